@@ -15,3 +15,40 @@ os.environ.pop("FIFTYONE_DATABASE_URI", None)
 os.environ["LABELDASH_HOME"] = os.path.join(_ROOT, "home")
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def write_coco_fixture(root: Path, n_images: int = 4, size=(64, 48)) -> dict:
+    """Write ``n_images`` small PNGs and a matching COCO instances + results pair.
+
+    Returns the paths and the parsed dicts. Each image has two boxes
+    (categories 1 "cat" and 2 "dog"); predictions copy them with scores.
+    """
+    from PIL import Image
+
+    images_dir = root / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    images, anns, preds = [], [], []
+    for i in range(1, n_images + 1):
+        Image.new("RGB", size, (i * 40 % 255, 80, 120)).save(images_dir / f"img{i}.png")
+        images.append({"id": i, "file_name": f"img{i}.png", "width": w, "height": h})
+        for k, (cat, box) in enumerate([(1, [2, 3, 20, 15]), (2, [30, 10, 25, 30])]):
+            anns.append({"id": i * 10 + k, "image_id": i, "category_id": cat, "bbox": box,
+                         "area": box[2] * box[3], "iscrowd": 0})
+            preds.append({"image_id": i, "category_id": cat, "bbox": [v + 1 for v in box], "score": 0.9 - 0.1 * k})
+    instances = {"images": images, "annotations": anns,
+                 "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
+    (root / "instances.json").write_text(json.dumps(instances))
+    (root / "predictions.json").write_text(json.dumps(preds))
+    return {"images_dir": images_dir, "instances_json": root / "instances.json",
+            "predictions_json": root / "predictions.json", "instances": instances, "predictions": preds}
+
+
+@pytest.fixture
+def coco_fixture(tmp_path):
+    return write_coco_fixture(tmp_path)

@@ -1,0 +1,126 @@
+"""COCO import into a real FiftyOne database, and every bad input the issue lists."""
+
+import json
+
+import pytest
+
+from analysis import datasets
+from analysis.errors import DatasetExists, InputError
+
+
+def _names():
+    return datasets.list_datasets()
+
+
+def test_import_coco_with_predictions(coco_fixture):
+    result = datasets.import_coco("coco-ok", coco_fixture["images_dir"], coco_fixture["instances_json"],
+                                  coco_fixture["predictions_json"])
+    assert (result.samples_added, result.samples_total) == (4, 4)
+    ds = datasets.load("coco-ok")
+    assert ds.persistent
+    s = datasets.summary(ds)
+    assert s["fields"] == {"ground_truth": 8, "predictions": 8}
+    assert s["classes"] == ["cat", "dog"]
+    # Boxes are stored relative to the image size, predictions carry their confidences.
+    sample = ds.match({"coco_id": 1}).first()
+    gt = {d.label: d.bounding_box for d in sample.ground_truth.detections}
+    assert gt["cat"] == pytest.approx([2 / 64, 3 / 48, 20 / 64, 15 / 48])
+    assert sorted(d.confidence for d in sample.predictions.detections) == pytest.approx([0.8, 0.9])
+    assert sorted(ds.values("ground_truth.detections.coco_id", unwind=True)) == sorted(
+        a["id"] for a in coco_fixture["instances"]["annotations"])
+    ds.delete()
+
+
+def test_existing_name_needs_a_choice(coco_fixture):
+    args = ("coco-twice", coco_fixture["images_dir"], coco_fixture["instances_json"])
+    datasets.import_coco(*args)
+    with pytest.raises(DatasetExists, match="overwrite, append"):
+        datasets.import_coco(*args)
+    assert datasets.import_coco(*args, if_exists="append").samples_total == 8
+    assert datasets.import_coco(*args, if_exists="overwrite").samples_total == 4
+    assert _names().count("coco-twice") == 1
+    datasets.delete("coco-twice")
+
+
+def _write(path, obj):
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+def _bad_instances(coco_fixture, tmp_path, mutate):
+    inst = json.loads(json.dumps(coco_fixture["instances"]))
+    mutate(inst)
+    return _write(tmp_path / "bad.json", inst)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["annotations"].append({"id": 99, "image_id": 77, "category_id": 1, "bbox": [1, 1, 2, 2]}),
+         "image ids that are not in 'images'"),
+        (lambda c: c["annotations"][0].update(bbox=[5, 5, 0, 4]), "zero or negative size"),
+        (lambda c: c["annotations"][0].update(bbox=[5, 5, -3, 4]), "zero or negative size"),
+        (lambda c: c["annotations"][0].update(bbox=[60, 5, 30, 4]), "outside the image"),
+        (lambda c: c["annotations"][0].update(category_id=42), "category ids not in 'categories'"),
+        (lambda c: c["images"].append({"id": 5, "file_name": "gone.png", "width": 64, "height": 48}),
+         "image files are missing"),
+        (lambda c: c.update(images=[]), "no images"),
+        (lambda c: c.pop("annotations"), "Not a COCO instances file"),
+    ],
+)
+def test_bad_instances_are_refused_and_nothing_is_written(coco_fixture, tmp_path, mutate, message):
+    before = _names()
+    bad = _bad_instances(coco_fixture, tmp_path, mutate)
+    with pytest.raises(InputError, match=message):
+        datasets.import_coco("bad", coco_fixture["images_dir"], bad)
+    assert _names() == before
+
+
+def test_skip_invalid_imports_the_rest(coco_fixture, tmp_path):
+    def mutate(c):
+        c["annotations"][0]["bbox"] = [5, 5, 0, 4]
+        c["annotations"][1]["bbox"] = [30, 10, 34.5, 30]  # 0.5 px past the edge: clipped
+        c["images"].append({"id": 5, "file_name": "gone.png", "width": 64, "height": 48})
+    bad = _bad_instances(coco_fixture, tmp_path, mutate)
+    result = datasets.import_coco("skipped", coco_fixture["images_dir"], bad, skip_invalid=True)
+    assert result.samples_total == 4
+    assert any("1 images missing" in n for n in result.notes)
+    assert any("1 invalid annotations" in n for n in result.notes)
+    assert any("Clipped 1" in n for n in result.notes)
+    assert datasets.summary(datasets.load("skipped"))["fields"]["ground_truth"] == 7
+    datasets.delete("skipped")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}], "no numeric 'score'"),
+        ([{"image_id": 1, "category_id": 9, "bbox": [1, 1, 5, 5], "score": 0.5}], "category ids that the ground truth"),
+        ([{"image_id": 8, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.5}], "image ids not in the ground truth"),
+        ({"images": [], "annotations": [], "categories": []}, "is a COCO instances file"),
+    ],
+)
+def test_bad_predictions_are_refused(coco_fixture, tmp_path, content, message):
+    before = _names()
+    bad = _write(tmp_path / "preds.json", content)
+    with pytest.raises(InputError, match=message):
+        datasets.import_coco("bad-preds", coco_fixture["images_dir"], coco_fixture["instances_json"], bad)
+    assert _names() == before
+
+
+def test_missing_files_and_folders(coco_fixture, tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        datasets.import_coco("x", coco_fixture["images_dir"], tmp_path / "nope.json")
+    with pytest.raises(InputError, match="Images folder not found"):
+        datasets.import_coco("x", tmp_path / "nope", coco_fixture["instances_json"])
+
+
+def test_failed_append_keeps_the_existing_dataset(coco_fixture, tmp_path):
+    datasets.import_coco("keep-me", coco_fixture["images_dir"], coco_fixture["instances_json"])
+    bad = _write(tmp_path / "preds.json", [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}])
+    with pytest.raises(InputError):
+        datasets.import_coco("keep-me", coco_fixture["images_dir"], coco_fixture["instances_json"], bad,
+                             if_exists="overwrite")
+    assert len(datasets.load("keep-me")) == 4
+    datasets.delete("keep-me")
