@@ -116,8 +116,10 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _import_atomically(name: str, build, if_exists: str, progress: Progress | None) -> ImportResult:
-    """Run ``build(tmp_dataset)`` and publish the result under ``name``.
+def publish(name: str, build, if_exists: str = "error", progress: Progress | None = None) -> ImportResult:
+    """Run ``build(tmp_dataset)`` and publish the result under ``name``, atomically.
+
+    ``build`` fills a temporary dataset and returns a list of notes for the user.
 
     ``if_exists``: ``"error"`` raises :class:`DatasetExists` when ``name`` is
     taken, ``"overwrite"`` replaces it, ``"append"`` adds the new samples.
@@ -215,9 +217,21 @@ def import_coco(
     Raises:
         InputError: any problem with the files (nothing is written then).
     """
-    import fiftyone as fo
-    import fiftyone.utils.coco as fouc
+    instances, results, notes = check_coco_files(images_dir, instances_json, predictions_json,
+                                                 skip_invalid=skip_invalid, progress=progress)
 
+    def build(tmp):
+        add_coco(tmp, images_dir, instances, results, progress=progress)
+        return notes
+
+    return publish(name, build, if_exists, progress)
+
+
+def check_coco_files(images_dir, instances_json, predictions_json=None, *, skip_invalid=False, progress=None):
+    """Load and validate COCO files; return ``(instances, results or None, notes)``.
+
+    Raises :class:`InputError` on any problem (see :mod:`analysis.coco`).
+    """
     if progress:
         progress(0.0, "Checking the COCO files")
     instances, report = coco_check.check_instances(
@@ -230,29 +244,34 @@ def import_coco(
             coco_check.load_json(predictions_json, "Predictions file"), instances, skip_invalid=skip_invalid
         )
         notes += _describe(pred_report, "predictions")
+    return instances, results, notes
 
-    def build(tmp):
-        with tempfile.TemporaryDirectory() as d:
-            labels_path = Path(d) / "instances.json"
-            labels_path.write_text(json.dumps(instances))
-            importer = fouc.COCODetectionDatasetImporter(
-                data_path=str(images_dir), labels_path=str(labels_path), label_types="detections",
-                include_id=True, include_annotation_id=True,
-            )
-            tmp.add_importer(
-                importer, label_field={"detections": GT_FIELD, "coco_id": "coco_id"},
-                progress=_progress_callback(progress, 0.05, 0.8, "Importing images and boxes"),
-            )
-        if results is not None:
-            if progress:
-                progress(0.85, "Adding predictions")
-            fouc.add_coco_labels(
-                tmp, PRED_FIELD, results, instances["categories"], coco_id_field="coco_id"
-            )
-        _ensure_field(tmp, GT_FIELD, fo.Detections)
-        return notes
 
-    return _import_atomically(name, build, if_exists, progress)
+def add_coco(dataset, images_dir, instances: dict, results: list | None = None, *, progress=None) -> None:
+    """Add checked COCO instances (and results) to ``dataset`` with FiftyOne's COCO importer.
+
+    Samples get ``coco_id``; GT detections in ``ground_truth`` get their
+    annotation id as ``coco_id``; results go to ``predictions``.
+    """
+    import fiftyone as fo
+    import fiftyone.utils.coco as fouc
+
+    with tempfile.TemporaryDirectory() as d:
+        labels_path = Path(d) / "instances.json"
+        labels_path.write_text(json.dumps(instances))
+        importer = fouc.COCODetectionDatasetImporter(
+            data_path=str(images_dir), labels_path=str(labels_path), label_types="detections",
+            include_id=True, include_annotation_id=True,
+        )
+        dataset.add_importer(
+            importer, label_field={"detections": GT_FIELD, "coco_id": "coco_id"},
+            progress=_progress_callback(progress, 0.05, 0.8, "Importing images and boxes"),
+        )
+    if results is not None:
+        if progress:
+            progress(0.85, "Adding predictions")
+        fouc.add_coco_labels(dataset, PRED_FIELD, results, instances["categories"], coco_id_field="coco_id")
+    _ensure_field(dataset, GT_FIELD, fo.Detections)
 
 
 def _ensure_field(dataset, field_name, label_type):
@@ -287,7 +306,7 @@ def _import_folder(name, dataset_dir, dataset_type, if_exists, progress, **kwarg
         tmp.compute_metadata()
         return []
 
-    return _import_atomically(name, build, if_exists, progress)
+    return publish(name, build, if_exists, progress)
 
 
 def import_voc(name: str, dataset_dir: str | Path, *, if_exists="error", progress=None) -> ImportResult:

@@ -1,0 +1,30 @@
+"""Labelling decision dashboard: the Streamlit entry point (``streamlit run dashboard/app.py``)."""
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import common  # noqa: E402
+
+st.set_page_config(page_title="Labelling decisions", page_icon=":material/label:", layout="wide")
+
+pages = {
+    "Data": [
+        st.Page("views/overview.py", title="Dataset overview", icon=":material/grid_view:", default=True),
+        st.Page("views/load_data.py", title="Load data", icon=":material/upload:"),
+    ],
+    "Label quality": [
+        st.Page("views/label_errors.py", title="Label errors", icon=":material/report:"),
+    ],
+    "Planning": [
+        st.Page("views/learning_curves.py", title="Learning curves", icon=":material/show_chart:"),
+        st.Page("views/budget.py", title="Budget planner", icon=":material/payments:"),
+    ],
+}
+page = st.navigation(pages)
+common.sidebar()
+page.run()
