@@ -54,6 +54,10 @@ class CheckReport:
         return not self.problems
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _examples(values) -> str:
     values = list(values)
     shown = ", ".join(str(v) for v in values[:_EXAMPLES])
@@ -146,6 +150,8 @@ def check_instances(coco, images_dir: str | Path | None = None, *, skip_invalid=
         )
     report = CheckReport()
     images = coco["images"]
+    if not all(isinstance(x, dict) and _is_int(x.get("id")) for x in images + coco["annotations"]):
+        raise InputError("Not a valid COCO instances file: every image and annotation needs an integer 'id'.")
     if not images:
         raise InputError("The COCO file has no images: there is nothing to import.")
     try:
@@ -174,7 +180,7 @@ def check_instances(coco, images_dir: str | Path | None = None, *, skip_invalid=
             report.dropped_images = len(absent)
             image_size = {im["id"]: image_size[im["id"]] for im in images}
 
-    anns = [a for a in coco["annotations"] if isinstance(a, dict)]
+    anns = coco["annotations"]
     known_image = [a.get("image_id") in image_size for a in anns]
     orphans = [a.get("id") for a, ok in zip(anns, known_image) if not ok]
     if orphans and not skip_invalid and report.dropped_images == 0:

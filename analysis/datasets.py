@@ -16,6 +16,7 @@ Command line: ``python -m analysis.datasets --help``.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import tempfile
@@ -23,6 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 import analysis  # noqa: F401  (FiftyOne environment defaults)
 from analysis import coco as coco_check
@@ -247,31 +250,74 @@ def check_coco_files(images_dir, instances_json, predictions_json=None, *, skip_
     return instances, results, notes
 
 
-def add_coco(dataset, images_dir, instances: dict, results: list | None = None, *, progress=None) -> None:
-    """Add checked COCO instances (and results) to ``dataset`` with FiftyOne's COCO importer.
+def _detection_docs(records: list[dict], sizes: dict, names: dict, *, scores: bool) -> dict:
+    """Group COCO records by image into ``{image_id: [detection document]}`` (relative boxes)."""
+    from bson import ObjectId
 
-    Samples get ``coco_id``; GT detections in ``ground_truth`` get their
-    annotation id as ``coco_id``; results go to ``predictions``.
+    by_image: dict = {}
+    for r in records:
+        w, h = sizes[r["image_id"]]
+        x, y, bw, bh = r["bbox"]
+        doc = {"_id": ObjectId(), "_cls": "Detection", "attributes": {}, "tags": [],
+               "label": names[r["category_id"]], "bounding_box": [x / w, y / h, bw / w, bh / h]}
+        if scores:
+            doc["confidence"] = float(r["score"])
+        else:
+            doc["coco_id"] = r.get("id")
+            doc["iscrowd"] = int(r.get("iscrowd", 0) or 0)
+        by_image.setdefault(r["image_id"], []).append(doc)
+    return by_image
+
+
+def add_coco(dataset, images_dir, instances: dict, results: list | None = None, *, progress=None) -> None:
+    """Add checked COCO instances (and results) to ``dataset`` in bulk.
+
+    Samples get ``coco_id`` and image ``metadata`` (width, height from the
+    JSON); ``ground_truth`` detections get their annotation id as ``coco_id``
+    and ``iscrowd``; results go to ``predictions`` with ``confidence``.
+
+    Why not FiftyOne's COCO importer: it builds a Python ``Sample`` object per
+    image and re-reads every inserted document into it, and predictions need a
+    second pass (``add_coco_labels``). Here the schema is declared with the
+    public API and the samples are inserted as documents of the shape
+    FiftyOne stores, one ``insert_many`` per batch (see
+    ``tests/benchmarks/bench_coco_import.py`` for the speed);
+    ``tests/test_import_coco.py`` checks the result against FiftyOne's own
+    importer, which guards this against changes in FiftyOne's storage.
     """
     import fiftyone as fo
-    import fiftyone.utils.coco as fouc
 
-    with tempfile.TemporaryDirectory() as d:
-        labels_path = Path(d) / "instances.json"
-        labels_path.write_text(json.dumps(instances))
-        importer = fouc.COCODetectionDatasetImporter(
-            data_path=str(images_dir), labels_path=str(labels_path), label_types="detections",
-            include_id=True, include_annotation_id=True,
-        )
-        dataset.add_importer(
-            importer, label_field={"detections": GT_FIELD, "coco_id": "coco_id"},
-            progress=_progress_callback(progress, 0.05, 0.8, "Importing images and boxes"),
-        )
-    if results is not None:
+    names = {c["id"]: str(c.get("name", c["id"])) for c in instances["categories"]}
+    sizes = {im["id"]: (im["width"], im["height"]) for im in instances["images"]}
+    gt = _detection_docs(instances["annotations"], sizes, names, scores=False)
+    preds = _detection_docs(results, sizes, names, scores=True) if results is not None else None
+    images_dir = Path(images_dir).resolve()
+
+    def sample_doc(im):
+        doc = {"filepath": str(images_dir / im["file_name"]), "tags": [],
+               "metadata": {"_cls": "ImageMetadata", "width": im["width"], "height": im["height"]},
+               "coco_id": im["id"], GT_FIELD: {"_cls": "Detections", "detections": gt.get(im["id"], [])}}
+        if preds is not None:
+            doc[PRED_FIELD] = {"_cls": "Detections", "detections": preds.get(im["id"], [])}
+        return doc
+
+    dataset.media_type = "image"
+    dataset.add_sample_field("coco_id", fo.IntField)
+    for field_name in [GT_FIELD] + ([PRED_FIELD] if preds is not None else []):
+        _ensure_field(dataset, field_name, fo.Detections)
+    fixed = {"_media_type": "image", "_dataset_id": dataset._doc.id}
+    rng = np.random.default_rng()
+    images = instances["images"]
+    batch = 2000
+    for start in range(0, len(images), batch):
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        docs = [{**sample_doc(im), **fixed, "_rand": float(r), "created_at": now, "last_modified_at": now}
+                for im, r in zip(images[start:start + batch], rng.random(batch))]
+        dataset._sample_collection.insert_many(docs, ordered=False)
         if progress:
-            progress(0.85, "Adding predictions")
-        fouc.add_coco_labels(dataset, PRED_FIELD, results, instances["categories"], coco_id_field="coco_id")
-    _ensure_field(dataset, GT_FIELD, fo.Detections)
+            progress(0.05 + 0.85 * min(1.0, (start + batch) / len(images)), "Importing images and boxes")
+    # Declares coco_id / iscrowd on the detections, so the App can filter on them.
+    dataset.add_dynamic_sample_fields()
 
 
 def _ensure_field(dataset, field_name, label_type):

@@ -124,3 +124,33 @@ def test_failed_append_keeps_the_existing_dataset(coco_fixture, tmp_path):
                              if_exists="overwrite")
     assert len(datasets.load("keep-me")) == 4
     datasets.delete("keep-me")
+
+
+def test_bulk_import_matches_fiftyones_own_coco_importer(coco_fixture):
+    """The bulk insert must give what FiftyOne's importer gives (guards against storage changes)."""
+    import fiftyone as fo
+    from fiftyone import ViewField as F
+
+    ours = datasets.load(datasets.import_coco(
+        "ours", coco_fixture["images_dir"], coco_fixture["instances_json"], coco_fixture["predictions_json"]).name)
+    ref = fo.Dataset.from_dir(
+        dataset_type=fo.types.COCODetectionDataset, data_path=str(coco_fixture["images_dir"]),
+        labels_path=str(coco_fixture["instances_json"]), label_types="detections",
+        label_field={"detections": "ground_truth", "coco_id": "coco_id"}, include_id=True,
+        include_annotation_id=True)
+    paths = ["filepath", "coco_id", "metadata.width", "metadata.height", "ground_truth.detections.label",
+             "ground_truth.detections.bounding_box", "ground_truth.detections.coco_id"]
+    assert ours.sort_by("coco_id").values(paths) == ref.sort_by("coco_id").values(paths)
+    schema = ours.get_field_schema(flat=True)
+    for path in ("coco_id", "ground_truth.detections.coco_id", "ground_truth.detections.iscrowd",
+                 "predictions.detections.confidence"):
+        assert path in schema
+    # Samples behave like any others: loading, filtering, editing.
+    sample = ours.first()
+    sample["reviewed"] = True
+    sample.save()
+    assert ours.count("reviewed") == 1
+    assert ours.filter_labels("predictions", F("confidence") > 0.85).count("predictions.detections") == 4
+    assert ours.media_type == "image"
+    ref.delete()
+    ours.delete()
