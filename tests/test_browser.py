@@ -1,0 +1,93 @@
+"""Real-browser smoke test: headless Debian Chromium drives the running app.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (``.ci/run``
+installs them); Playwright is pointed at that binary because its own browser
+download does not work offline.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from analysis import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium chromium-driver)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The app served by a real ``streamlit run`` on a free port, with the fast demo built."""
+    demo.ensure_demo(fast=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.headless", "true"],
+        cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_demo_overview_renders_images(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.get_by_text(f"Dataset overview: {demo.DEMO_NAME}").wait_for(timeout=90_000)
+    page.get_by_text("Synthetic data").first.wait_for()
+    images = page.locator('[data-testid="stImage"] img')
+    images.first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        """() => { const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
+                   return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        timeout=60_000,
+    )
+    assert images.count() >= 4
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+
+    # The sidebar navigation reaches the import page.
+    page.get_by_role("link", name="Load data").click()
+    page.get_by_text("Imports are all-or-nothing").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
