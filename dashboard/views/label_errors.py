@@ -1,0 +1,53 @@
+"""Label errors: run the error-mining engine on the current dataset and list the ranked candidates."""
+
+import streamlit as st
+
+from analysis import datasets, label_errors_fo
+from analysis.errors import InputError
+from dashboard import common
+
+ds = common.current_dataset()
+st.title(f"Label errors: {ds.name}")
+st.caption("Compares the ground truth with a model's predictions and ranks likely annotation errors: "
+           "badly drawn boxes (low IoU), objects nobody labelled (missing), boxes on nothing (spurious), "
+           "wrong classes and duplicate boxes. Scores are in [0, 1]; higher means more likely a real error.")
+
+fields = datasets.detection_fields(ds)
+if len(fields) < 2:
+    st.warning("This page needs a ground-truth field and a predictions field (with confidences). "
+               "Import predictions with your data on the Load data page.")
+    st.stop()
+c1, c2 = st.columns(2)
+gt_field = c1.selectbox("Ground truth field", fields,
+                        index=fields.index(datasets.GT_FIELD) if datasets.GT_FIELD in fields else 0)
+pred_fields = [f for f in fields if f != gt_field]
+pred_field = c2.selectbox("Predictions field", pred_fields,
+                          index=pred_fields.index(datasets.PRED_FIELD) if datasets.PRED_FIELD in pred_fields else 0)
+
+if st.button("Find label errors", type="primary", icon=":material/search:"):
+    with st.spinner("Ranking error candidates"):
+        try:
+            label_errors_fo.find_label_errors(ds, gt_field=gt_field, pred_field=pred_field)
+        except InputError as e:
+            st.error(str(e))
+
+try:
+    candidates = label_errors_fo.load_candidates(ds)
+except InputError as e:
+    st.error(str(e))
+    st.stop()
+if candidates.empty:
+    st.info("No results yet: press **Find label errors**.")
+    st.stop()
+
+types = sorted(candidates["error_type"].unique())
+chosen = st.multiselect("Error types", types, default=types)
+shown = candidates[candidates["error_type"].isin(chosen)]
+cols = st.columns(len(types))
+for col, t in zip(cols, types):
+    col.metric(t, f"{(candidates['error_type'] == t).sum():,}")
+st.dataframe(shown, width="stretch", hide_index=True)
+if "sample_id" in shown and len(shown):
+    common.open_in_fiftyone(ds.select(shown["sample_id"].unique().tolist()[:1000], ordered=True),
+                            "Open these images in FiftyOne", key="fo_label_errors",
+                            help="At most the first 1,000 images of the table, in ranking order.")
