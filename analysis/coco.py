@@ -64,8 +64,11 @@ def _examples(values) -> str:
     return shown + (", ..." if len(values) > _EXAMPLES else "")
 
 
-def _box_problems(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray):
+def _box_problems(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, tol: float):
     """Classify boxes (N x 4, xywh px) against their image sizes.
+
+    A box may stick out of its image by ``tol`` pixels (it is clipped); one
+    that sticks out further, or has no area left inside, is invalid.
 
     Returns ``(reason, clipped)``: ``reason`` is an object array with ``None``
     for valid boxes, ``clipped`` the boxes clipped to the image.
@@ -74,12 +77,11 @@ def _box_problems(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray):
     finite = np.isfinite(boxes).all(axis=1)
     x, y, w, h = np.where(finite[:, None], boxes, 0).T
     reason[(w <= 0) | (h <= 0)] = "zero or negative size"
-    tol = EDGE_TOLERANCE_PX
-    outside = (x < -tol) | (y < -tol) | (x + w > widths + tol) | (y + h > heights + tol)
-    reason[outside & (reason == None)] = "outside the image"  # noqa: E711 (elementwise)
-    reason[~finite] = "not four numbers"
     x0, y0 = np.clip(x, 0, widths), np.clip(y, 0, heights)
     x1, y1 = np.clip(x + w, 0, widths), np.clip(y + h, 0, heights)
+    outside = (x < -tol) | (y < -tol) | (x + w > widths + tol) | (y + h > heights + tol) | (x1 <= x0) | (y1 <= y0)
+    reason[outside & (reason == None)] = "outside the image"  # noqa: E711 (elementwise)
+    reason[~finite] = "not four numbers"
     return reason, np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
 
 
@@ -95,12 +97,12 @@ def _bbox_array(records: list[dict]) -> np.ndarray:
     return out
 
 
-def _fix_boxes(records, image_size, report, what, skip_invalid):
-    """Clip boxes within tolerance; drop or reject invalid ones."""
+def _fix_boxes(records, image_size, report, what, skip_invalid, tol=EDGE_TOLERANCE_PX):
+    """Clip boxes within ``tol`` px of the image; drop or reject invalid ones."""
     if not records:
         return records
     sizes = np.array([image_size[r["image_id"]] for r in records], dtype=float)
-    reason, clipped = _box_problems(_bbox_array(records), sizes[:, 0], sizes[:, 1])
+    reason, clipped = _box_problems(_bbox_array(records), sizes[:, 0], sizes[:, 1], tol)
     bad = np.flatnonzero(reason != None)  # noqa: E711
     if len(bad) and not skip_invalid:
         kinds = sorted({reason[i] for i in bad})
@@ -207,7 +209,8 @@ def check_results(results, instances: dict, *, skip_invalid=False):
     """Validate parsed COCO results (predictions) against checked instances.
 
     Each result needs ``image_id`` (an image of ``instances``), ``category_id``
-    (one of its categories), ``bbox`` (xywh px) and ``score`` in [0, 1].
+    (one of its categories), ``bbox`` (xywh px, clipped to the image) and a
+    numeric ``score``.
     Returns ``(cleaned, report)``; raises :class:`InputError` like
     :func:`check_instances`. Missing scores are always an error: without
     confidences predictions cannot be ranked.
@@ -244,7 +247,8 @@ def check_results(results, instances: dict, *, skip_invalid=False):
         )
     kept = [r for r in results if r.get("image_id") in image_size]
     report.dropped_annotations = len(results) - len(kept)
-    kept = _fix_boxes(kept, image_size, report, "predictions", skip_invalid)
+    # Detectors routinely predict boxes that cross the image border: clip them, whatever the overhang.
+    kept = _fix_boxes(kept, image_size, report, "predictions", skip_invalid, tol=np.inf)
     if report.problems:
         raise InputError(" ".join(report.problems) + " Fix the file, or choose to skip the invalid entries.")
     return kept, report

@@ -189,8 +189,7 @@ def _describe(report: coco_check.CheckReport, what: str) -> list[str]:
     if report.dropped_annotations:
         notes.append(f"Skipped {report.dropped_annotations} invalid {what}.")
     if report.clipped_boxes:
-        notes.append(f"Clipped {report.clipped_boxes} {what} that stuck out of the image by at most "
-                     f"{coco_check.EDGE_TOLERANCE_PX:g} px.")
+        notes.append(f"Clipped {report.clipped_boxes} {what} to the image border.")
     return notes
 
 

@@ -154,3 +154,20 @@ def test_bulk_import_matches_fiftyones_own_coco_importer(coco_fixture):
     assert ours.media_type == "image"
     ref.delete()
     ours.delete()
+
+
+def test_predictions_crossing_the_border_are_clipped(coco_fixture, tmp_path):
+    preds = _write(tmp_path / "p.json", [
+        {"image_id": 1, "category_id": 1, "bbox": [50, 40, 30, 30], "score": 0.7},   # crosses the corner
+        {"image_id": 1, "category_id": 1, "bbox": [-5, 2, 10, 10], "score": 0.6},
+    ])
+    result = datasets.import_coco("clip", coco_fixture["images_dir"], coco_fixture["instances_json"], preds)
+    assert any("Clipped 2 predictions" in n for n in result.notes)
+    per_sample = datasets.load("clip").match({"coco_id": 1}).values("predictions.detections.bounding_box")
+    boxes = sorted(per_sample[0])
+    assert boxes[0] == pytest.approx([0, 2 / 48, 5 / 64, 10 / 48])
+    assert boxes[1] == pytest.approx([50 / 64, 40 / 48, 14 / 64, 8 / 48])
+    datasets.delete("clip")
+    outside = _write(tmp_path / "o.json", [{"image_id": 1, "category_id": 1, "bbox": [70, 2, 10, 10], "score": 0.6}])
+    with pytest.raises(InputError, match="outside the image"):
+        datasets.import_coco("clip", coco_fixture["images_dir"], coco_fixture["instances_json"], outside)
