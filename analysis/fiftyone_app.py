@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -24,6 +25,7 @@ from analysis.errors import InputError
 
 DEFAULT_ADDRESS = os.environ.get("LABELDASH_FIFTYONE_ADDRESS", "127.0.0.1")
 DEFAULT_PORT = int(os.environ.get("LABELDASH_FIFTYONE_PORT", "5151"))
+CONNECT_TIMEOUT_S = 60
 
 
 def _port_owner(address: str, port: int) -> str:
@@ -54,7 +56,16 @@ def launch(address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT):
         )
     fo = connect()
     # auto=False: nothing to embed; remote=True: serve the App without opening a browser here.
-    return fo.launch_app(remote=True, address=address, port=int(port), auto=False)
+    session = fo.launch_app(remote=True, address=address, port=int(port), auto=False)
+    # The session's event client connects in a background thread once the server answers;
+    # showing a dataset before that fails with "Client is not connected", so wait for it.
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while not session._client._connected:
+        if time.monotonic() > deadline:
+            raise InputError(f"The FiftyOne App server on {address}:{port} did not answer within "
+                             f"{CONNECT_TIMEOUT_S} s; try again, or choose another port.")
+        time.sleep(0.1)
+    return session
 
 
 def link(session, address: str | None = None) -> str:
