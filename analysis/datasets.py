@@ -85,9 +85,11 @@ def detection_fields(collection) -> list[str]:
 
 def summary(collection) -> dict:
     """Sample count, detection fields with box counts, and classes of a collection."""
+    import fiftyone as fo
+
     fields = detection_fields(collection)
     counts = collection.aggregate(
-        [_count(f"{f}.detections") for f in fields] + [_distinct(f"{f}.detections.label") for f in fields]
+        [fo.Count(f"{f}.detections") for f in fields] + [fo.Distinct(f"{f}.detections.label") for f in fields]
     ) if fields else []
     return {
         "name": collection.name,
@@ -95,18 +97,6 @@ def summary(collection) -> dict:
         "fields": {f: counts[i] for i, f in enumerate(fields)},
         "classes": sorted(set().union(*counts[len(fields):])) if fields else [],
     }
-
-
-def _count(path):
-    import fiftyone as fo
-
-    return fo.Count(path)
-
-
-def _distinct(path):
-    import fiftyone as fo
-
-    return fo.Distinct(path)
 
 
 @dataclass
@@ -152,10 +142,10 @@ def publish(name: str, build, if_exists: str = "error", progress: Progress | Non
             tmp.delete()
         else:
             if exists:
-                # Rename first and delete last, so a crash in between never loses both.
+                # Rename first and delete last: a crash in between leaves the old data
+                # visible under "<name> (replaced <time>)", never lost.
                 old = fo.load_dataset(name)
-                old.name = _TMP_PREFIX + "old_" + uuid.uuid4().hex
-                old.persistent = False
+                old.name = f"{name} (replaced {datetime.datetime.now():%Y-%m-%d %H:%M:%S})"
             tmp.name = name
             tmp.persistent = True
             if exists:
