@@ -17,8 +17,8 @@ Types
 
 How the score is built
 ----------------------
-Every score is a probability-like product of three ingredients, so that the
-scores of different types are on one scale and can be ranked together.
+Every score is a probability-like combination of three ingredients, so that
+the scores of different types are on one scale and can be ranked together.
 
 1. **Calibrated confidence** ``c``: the probability that a prediction is a real
    object. Raw detector scores are not probabilities (and differ between
@@ -29,7 +29,8 @@ scores of different types are on one scale and can be ranked together.
    whose correct boxes score 0.3 gets ``c`` near 1 for them. The label noise
    itself (missing boxes make correct predictions look wrong) only lowers
    ``c`` uniformly and does not change the order. Predictions inside crowd
-   or ignore regions are left out of the fit.
+   or ignore regions are left out of the fit; with few predictions the fit is
+   shrunk toward the raw score (see :func:`calibrate_confidence`).
 2. **IoU terms**, smooth ramps instead of hard cut-offs (``ramp(u; lo, hi)`` is
    0 below ``lo``, 1 above ``hi``, linear between):
 
@@ -39,32 +40,45 @@ scores of different types are on one scale and can be ranked together.
      with the prediction (the box is drawn well). With ``good_box_iou="auto"``
      the ramp is placed from the detector's own localisation accuracy (see
      :func:`auto_good_box_iou`).
-3. **Class agreement**: support for a GT box counts only predictions of its
-   class; predictions of other classes are evidence for ``wrong_class``.
+3. **Classes as exclusive hypotheses**: at one spot, a detector often puts
+   boxes of several classes ("3" 0.4, "8" 0.3). The evidence of one class is
+   its strongest prediction (*max*: boxes of one class are correlated, not
+   independent evidence); the evidence that *some* object is there is the
+   *sum* over classes of those maxima (capped at 1), since the classes
+   exclude each other.
 
-Evidence is aggregated with a *max* (the strongest single prediction), not a
-noisy-OR: many weak, correlated boxes around one object are not independent
-evidence. For a GT box ``g`` of class ``k`` (predictions ``p`` with IoU ``u``):
+For a GT box ``g`` labelled ``k`` (predictions ``p`` of class ``cls(p)``,
+IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 1:
 
-* ``confirmed(g) = max_{p of class k} c_p * good(u)``
-* ``low_iou(g) = max_{p of class k whose best GT of class k is g} c_p * same(u) * (1 - good(u))
-  * (1 - confirmed(g))`` -- an object is there, the box does not fit it, and
-  no prediction confirms the box as drawn;
-* ``wrong_class(g) = max_{p of another class} c_p * good(u) * (1 - confirmed(g))``;
-* ``spurious(g) = 1 - max_{p, any class} c_p * same(u)`` -- the probability that
-  no prediction sees an object there;
-* ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g))`` for another
-  GT box ``h`` of class ``k``, flagged on the one of the two with the weaker
-  *own* support ``own(g) = max_{p whose best GT of class k is g} c_p * good(u)``
-  (on a tie, the later annotation): if the detector sees two objects, each box
-  has its own prediction and nothing is flagged.
+* ``fits(g) = S_max c_p * good(u)`` -- some object fits the box as drawn;
+  ``fit_k(g)`` the same for class ``k`` only, ``fit_other(g)`` the max over
+  the other classes;
+* ``seen(g) = S_max c_p * same(u)`` -- some object is at the box;
+* ``moved(g) = S_max c_p * same(u) * (1 - good(u))`` over predictions whose
+  most overlapping GT box is ``g`` -- an object is there with another box;
+* ``low_iou(g) = moved(g) * (1 - fits(g))``;
+* ``wrong_class(g) = max(0, fit_other(g) - fit_k(g))`` -- how much more
+  probable the best other class is than the label's class, both as
+  calibrated probabilities of a box fitting ``g``;
+* ``spurious(g) = 1 - seen(g)`` -- no prediction of any class sees an object;
+* ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
+  for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
+  over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
+  unless each box has a prediction of its own (two objects detected), the
+  pair is one object. The box flagged is the one the predictions fit worse
+  (``fit_k``); when both fit equally, the later annotation (larger id).
 
-For a prediction ``p``: ``missing(p) = c_p * (1 - max_g same(IoU(p, g)))`` over
-GT boxes of any class (a box of another class on the object is a
-``wrong_class`` matter, not a missing label), and 0 when ``p`` lies inside a
-crowd / ignore region (intersection over the prediction's area >=
-``crowd_ioa``). Of several ``missing`` candidates on one spot (IoU >=
-``nms_iou``, any class) only the highest-scoring one is kept.
+For a prediction ``p``: ``missing(p) = object(p) * (1 - max_g same(IoU(p, g)))``
+over GT boxes of any class (a box of another class on the object is a
+``wrong_class`` matter, not a missing label), where ``object(p)`` sums the best
+confidence of each class among the predictions overlapping ``p`` at IoU >=
+``nms_iou`` (the spot); only the spot's highest-scoring prediction is kept,
+and predictions inside a crowd / ignore region (intersection over the
+prediction's area >= ``crowd_ioa``) score 0.
+
+Candidates scoring below ``min_score`` are dropped. The default thresholds
+were chosen on one benchmark case (``tests/benchmarks/bench_label_errors_quality.py``)
+and checked on the others.
 
 Crowd (``iscrowd``) and ignore boxes are never candidates themselves, do not
 count as missing-label coverage targets for calibration, and silence any
@@ -120,7 +134,7 @@ class Params:
     match_iou: float = 0.5
     crowd_ioa: float = 0.5
     nms_iou: float = 0.5
-    min_score: float = 0.1
+    min_score: float = 0.05
     calibrate: bool = True
 
     def __post_init__(self):
@@ -143,7 +157,12 @@ def ramp(u, lo: float, hi: float):
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of boxes ``a[i]`` and ``b[i]`` (both N x 4, xywh, same unit)."""
-    inter, area_a, area_b = _intersections(_xyxy(a), _xyxy(b))
+    a, b = _xyxy(a), _xyxy(b)
+    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / (area_a + area_b - inter)
 
 
@@ -152,14 +171,8 @@ def _xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
 
-def _intersections(a: np.ndarray, b: np.ndarray):
-    """Intersection areas and areas of row-aligned xyxy boxes."""
-    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter, area_a, area_b
+def _xywh(xyxy: np.ndarray) -> np.ndarray:
+    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -171,7 +184,7 @@ def _frame(df, columns, what: str) -> pd.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise LabelErrorInputError(f"{what} lacks columns {', '.join(missing)} (needs {', '.join(columns)}).")
-    numeric = [c for c in columns if c not in ("image_id", "ann_id", "pred_id")]
+    numeric = [c for c in columns if c not in ("image_id", "ann_id", "pred_id", "category_id")]
     try:
         values = df[numeric].to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
@@ -194,21 +207,30 @@ def _flag(df: pd.DataFrame, column: str) -> np.ndarray:
 # --------------------------------------------------------------------------- pairs
 
 
-def _overlapping_pairs(img_a, box_a, img_b, box_b, *, upper_only=False):
+def _overlapping_pairs(img_a, xa, img_b, xb, *, upper_only=False):
     """All pairs (i, j) with ``img_a[i] == img_b[j]`` whose boxes intersect.
 
-    ``img_a`` and ``img_b`` must be sorted integer codes. The pairs are built
-    in chunks with numpy (no per-image loop) and filtered on positive
-    intersection, so memory stays bounded by ``_PAIR_CHUNK``. With
-    ``upper_only`` (a == b) only pairs i < j are kept. Returns ``ia, ib``
-    (pairs sorted by ``ia``) and the intersection / areas of each pair.
+    ``img_a`` / ``img_b`` are sorted integer image codes, ``xa`` / ``xb`` the
+    boxes as N x 4 xyxy arrays. The pairs are built block-wise with numpy (no
+    per-image loop) and filtered on positive intersection, so memory stays
+    bounded by ``_PAIR_CHUNK`` pairs at a time. With ``upper_only`` (a is b)
+    only pairs i < j are built. Returns ``ia, ib`` (sorted by ``ia``), the
+    intersection areas and the two areas.
     """
     n_img = int(max(img_a.max(initial=-1), img_b.max(initial=-1))) + 1
     nb = np.bincount(img_b, minlength=n_img)
     start_b = np.concatenate([[0], np.cumsum(nb)[:-1]])
-    reps = nb[img_a]
+    if upper_only:  # partners of row i are the rows after it in its image
+        first_b = np.arange(len(img_a)) + 1
+        reps = start_b[img_a] + nb[img_a] - first_b
+    else:
+        first_b = start_b[img_a]
+        reps = nb[img_a]
     ends = np.cumsum(reps)
-    xa, xb = _xyxy(box_a), _xyxy(box_b)
+    area_a = (xa[:, 2] - xa[:, 0]) * (xa[:, 3] - xa[:, 1])
+    area_b = (xb[:, 2] - xb[:, 0]) * (xb[:, 3] - xb[:, 1])
+    ax1, ay1, ax2, ay2 = xa.T
+    bx1, by1, bx2, by2 = xb.T
     out = []
     lo = 0
     while lo < len(img_a):
@@ -217,36 +239,70 @@ def _overlapping_pairs(img_a, box_a, img_b, box_b, *, upper_only=False):
         hi = max(lo + 1, int(np.searchsorted(ends, base + _PAIR_CHUNK, side="right")))
         r = reps[lo:hi]
         ia = np.repeat(np.arange(lo, hi), r)
-        offset = np.arange(len(ia)) - np.repeat(np.cumsum(r) - r, r)
-        ib = start_b[img_a[ia]] + offset
-        if upper_only:
-            keep = ib > ia
-            ia, ib = ia[keep], ib[keep]
-        inter, area_a, area_b = _intersections(xa[ia], xb[ib])
-        keep = inter > 0
-        out.append((ia[keep], ib[keep], inter[keep], area_a[keep], area_b[keep]))
+        ib = np.repeat(first_b[lo:hi] - (np.cumsum(r) - r), r) + np.arange(len(ia))
+        iw = np.minimum(ax2[ia], bx2[ib]) - np.maximum(ax1[ia], bx1[ib])
+        keep = iw > 0
+        ia, ib, iw = ia[keep], ib[keep], iw[keep]
+        ih = np.minimum(ay2[ia], by2[ib]) - np.maximum(ay1[ia], by1[ib])
+        keep = ih > 0
+        ia, ib = ia[keep], ib[keep]
+        out.append((ia, ib, iw[keep] * ih[keep]))
         lo = hi
-    if not out:
-        empty = np.zeros(0)
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), empty, empty, empty
-    return tuple(np.concatenate(parts) for parts in zip(*out))
+    ia, ib, inter = (np.concatenate(parts) for parts in zip(*out)) if out else (
+        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return ia, ib, inter, area_a[ia], area_b[ib]
 
 
-def _group_argmax(values: np.ndarray, groups: np.ndarray, n: int):
-    """Per group ``0..n-1``: the max of ``values`` and the index reaching it.
+class _ClassGroups:
+    """Pairs grouped by (group, class): per group, the sum over classes of each class's max.
 
-    Empty groups get max 0 and index -1. ``groups`` need not be sorted.
+    One sort of the pairs by ``group * n_classes + class`` serves every value array.
     """
-    best = np.zeros(n)
-    arg = np.full(n, -1, dtype=np.int64)
-    if len(values) == 0:
+
+    def __init__(self, group: np.ndarray, cls: np.ndarray, n: int):
+        self.n = n
+        key = group.astype(np.int64) * (int(cls.max(initial=0)) + 1) + cls
+        self.order = np.argsort(key, kind="stable")
+        k = key[self.order]
+        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
+        self.group = group[self.order][self.starts]
+
+    def sum_of_max(self, values: np.ndarray) -> np.ndarray:
+        if len(values) == 0:
+            return np.zeros(self.n)
+        top = np.maximum.reduceat(values[self.order], self.starts)
+        return np.bincount(self.group, weights=top, minlength=self.n).astype(np.float64)
+
+
+class _Groups:
+    """Pairs grouped by one of their sides, for per-group max / argmax in O(n).
+
+    ``keys`` are the group of each pair (0..n-1); sorted keys (as ``ia`` from
+    :func:`_overlapping_pairs`) skip the sort.
+    """
+
+    def __init__(self, keys: np.ndarray, n: int):
+        self.n = n
+        self.order = None if np.all(keys[1:] >= keys[:-1]) else np.argsort(keys, kind="stable")
+        k = keys if self.order is None else keys[self.order]
+        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
+        self.ids = k[self.starts]
+        self.lens = np.diff(np.r_[self.starts, len(k)])
+
+    def argmax(self, values: np.ndarray):
+        """Per group: the largest positive value (0 if none) and its pair index (-1 if none)."""
+        best = np.zeros(self.n)
+        arg = np.full(self.n, -1, dtype=np.int64)
+        if len(values) == 0:
+            return best, arg
+        v = values if self.order is None else values[self.order]
+        top = np.maximum.reduceat(v, self.starts)
+        pos = np.where(v == np.repeat(top, self.lens), np.arange(len(v)), len(v))
+        first = np.minimum.reduceat(pos, self.starts)
+        ok = top > 0
+        best[self.ids[ok]] = top[ok]
+        arg[self.ids[ok]] = first[ok] if self.order is None else self.order[first[ok]]
         return best, arg
-    order = np.lexsort((-values, groups))  # by group, largest value first
-    g = groups[order]
-    first = np.r_[True, g[1:] != g[:-1]]
-    arg[g[first]] = order[first]
-    best[g[first]] = values[order[first]]
-    return best, arg
 
 
 # --------------------------------------------------------------------------- calibration
@@ -271,16 +327,30 @@ def calibrate_confidence(scores: np.ndarray, is_match: np.ndarray, prior_n: int 
         return np.clip(scores, 0, 1)
     in_unit = scores.min() >= 0 and scores.max() <= 1
     z = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / np.clip(1 - scores, 1e-6, 1)) if in_unit else scores
-    from sklearn.linear_model import LogisticRegression
-
-    # A fixed-size subsample keeps the fit fast on millions of boxes; two
-    # parameters need far fewer points than that.
-    fit_idx = np.random.default_rng(0).permutation(len(z))[:200_000]
-    model = LogisticRegression(C=1e4).fit(z[fit_idx, None], is_match[fit_idx])
-    a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
+    # two parameters need far fewer points than millions of boxes
+    sub = np.random.default_rng(0).choice(len(z), 200_000, replace=False) if len(z) > 200_000 else slice(None)
+    a, b = _fit_logistic(z[sub], is_match[sub].astype(np.float64))
     fitted = np.full(len(z), is_match.mean()) if a <= 0 else 1.0 / (1.0 + np.exp(-(a * z + b)))
     w = len(z) / (len(z) + prior_n)
     return w * fitted + (1 - w) * np.clip(scores, 0, 1)
+
+
+def _fit_logistic(z: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """Maximum-likelihood ``(a, b)`` of ``P(y) = sigmoid(a z + b)`` by Newton's method.
+
+    A tiny ridge (1e-6) keeps it finite when the classes separate.
+    """
+    X = np.stack([z, np.ones_like(z)], axis=1)
+    w = np.zeros(2)
+    for _ in range(iterations):
+        q = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
+        grad = X.T @ (q - y) + 1e-6 * w
+        hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(w[0]), float(w[1])
 
 
 def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float]:
@@ -345,13 +415,15 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.
 
     # Integer image codes shared by both tables; rows sorted by them so that
     # the same-image pairs can be generated block-wise.
-    codes, _ = pd.factorize(pd.concat([gt["image_id"], pred["image_id"]], ignore_index=True))
-    g_img_all, p_img_all = codes[: len(gt)], codes[len(gt):]
-    g_order = np.argsort(g_img_all, kind="stable")
-    p_order = np.argsort(p_img_all, kind="stable")
-    g_img, p_img = g_img_all[g_order], p_img_all[p_order]
-    g_box = gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order]
-    p_box = pred[["x", "y", "w", "h"]].to_numpy(np.float64)[p_order]
+    codes, images = pd.factorize(pd.concat([gt["image_id"], pred["image_id"]], ignore_index=True))
+    g_order = np.argsort(codes[: len(gt)], kind="stable")
+    p_order = np.argsort(codes[len(gt):], kind="stable")
+    g_img, p_img = codes[: len(gt)][g_order], codes[len(gt):][p_order]
+    g_box = _xyxy(gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order])
+    p_box = _xyxy(pred[["x", "y", "w", "h"]].to_numpy(np.float64)[p_order])
+    # classes may be ids or names; integer codes make the comparisons cheap
+    cat_codes, _ = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
+    g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]
     g_cat = gt["category_id"].to_numpy()[g_order]
     p_cat = pred["category_id"].to_numpy()[p_order]
     p_raw = pred["score"].to_numpy(np.float64)[p_order]
@@ -360,167 +432,195 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.
 
     gi, pi, inter, g_area, p_area = _overlapping_pairs(g_img, g_box, p_img, p_box)
     iou = inter / (g_area + p_area - inter)
-    same_cls = g_cat[gi] == p_cat[pi]
-    in_region = region[gi]
-    real = ~in_region
+    by_gt, by_pred = _Groups(gi, n_g), _Groups(pi, n_p)
+    real = ~region[gi]
+    sel = (g_cls[gi] == p_cls[pi]) & real  # prediction of the GT box's class
 
     # Calibration outcome: the prediction matches a real GT box of its class.
-    _, best_same = _group_argmax(np.where(same_cls & real, iou, -1.0), pi, n_p)
-    matched = np.zeros(n_p, dtype=bool)
-    ok = best_same >= 0
-    matched[ok] = iou[best_same[ok]] >= p.match_iou
+    best_iou_p, best_gt_p = by_pred.argmax(np.where(sel, iou, 0.0))
     silenced = np.zeros(n_p, dtype=bool)  # inside a crowd / ignore region
-    silenced[pi[in_region & (inter / p_area >= p.crowd_ioa)]] = True
-    fit = ~silenced
+    silenced[pi[~real & (inter / p_area >= p.crowd_ioa)]] = True
     conf = np.zeros(n_p)
     if p.calibrate:
-        conf[fit] = calibrate_confidence(p_raw[fit], matched[fit])
-        conf[~fit] = 0.0
+        conf[~silenced] = calibrate_confidence(p_raw[~silenced], best_iou_p[~silenced] >= p.match_iou)
     else:
-        conf = np.clip(p_raw, 0, 1)
+        conf[~silenced] = np.clip(p_raw[~silenced], 0, 1)
     c = conf[pi]
 
     same = ramp(iou, *p.same_object_iou)
-    sel = same_cls & real
     if p.good_box_iou == "auto":
-        best_iou_g, arg = _group_argmax(np.where(sel, iou, -1.0), gi, n_g)
+        best_iou_g, arg = by_gt.argmax(np.where(sel, iou, 0.0))
         has = arg >= 0
         good_ramp = auto_good_box_iou(best_iou_g[has], c[arg[has]])
     else:
         good_ramp = tuple(p.good_box_iou)
     good = ramp(iou, *good_ramp)
 
-    # "own" predictions of a GT box: those whose best real same-class GT it is
+    # Classes are exclusive hypotheses about one object: evidence is the best
+    # prediction of each class (max: boxes of one class are correlated), summed
+    # over classes (a detector unsure between "3" and "8" still sees an object).
+    cls = p_cls[pi]
+    fit_pairs, seen_pairs = np.where(real, c * good, 0.0), np.where(real, c * same, 0.0)
+    label_fit, _ = by_gt.argmax(np.where(sel, fit_pairs, 0.0))
+    by_gt_cls = _ClassGroups(gi, cls, n_g)
+    fits = np.minimum(1.0, by_gt_cls.sum_of_max(fit_pairs))
+    seen = np.minimum(1.0, by_gt_cls.sum_of_max(seen_pairs))
+    # predictions of an object whose box differs: only those whose best GT box this is
+    _, nearest_pair = by_pred.argmax(np.where(real, iou, 0.0))
+    own_any = np.zeros(len(gi), dtype=bool)
+    own_any[nearest_pair[nearest_pair >= 0]] = True
+    moved_pairs = np.where(own_any, seen_pairs * (1 - good), 0.0)
+    moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
+    _, moved_arg = by_gt.argmax(moved_pairs)
+    other_fit, other_arg = by_gt.argmax(np.where(sel, 0.0, fit_pairs))
+    _, seen_arg = by_gt.argmax(seen_pairs)
+    # a box's own support: predictions of its class whose best GT box of that class it is
     own = np.zeros(len(gi), dtype=bool)
-    own[best_same[best_same >= 0]] = True
-
-    confirmed, _ = _group_argmax(np.where(sel, c * good, 0.0), gi, n_g)
-    own_support, _ = _group_argmax(np.where(sel & own, c * good, 0.0), gi, n_g)
-    mid, mid_arg = _group_argmax(np.where(sel & own, c * same * (1 - good), 0.0), gi, n_g)
-    other, other_arg = _group_argmax(np.where(~same_cls & real, c * good, 0.0), gi, n_g)
-    seen, seen_arg = _group_argmax(np.where(real, c * same, 0.0), gi, n_g)
+    own[best_gt_p[best_gt_p >= 0]] = True
+    own_support, _ = by_gt.argmax(np.where(sel & own, c * good, 0.0))
 
     frames = []
     gt_rows = np.flatnonzero(~region)
     for kind, score, arg in (
-        ("low_iou", mid * (1 - confirmed), mid_arg),
-        ("wrong_class", other * (1 - confirmed), other_arg),
+        ("low_iou", moved * (1 - fits), moved_arg),
+        ("wrong_class", np.maximum(0.0, other_fit - label_fit), other_arg),
         ("spurious", 1 - seen, seen_arg),
     ):
-        rows = gt_rows[score[gt_rows] >= p.min_score]
-        frames.append(_gt_candidates(kind, score[rows], rows, arg[rows], gi, pi, iou))
+        rows = gt_rows[(score[gt_rows] >= p.min_score) & (score[gt_rows] > 0)]
+        frames.append(_candidates(kind, score[rows], g=rows, p=_take(pi, arg[rows], -1),
+                                  iou=_take(iou, arg[rows], np.nan)))
+    ann_rank = gt["ann_id"].rank(method="first").to_numpy()[g_order]
+    frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p))
+    # missing: nothing real of any class covers the prediction
+    covered, _ = by_pred.argmax(np.where(real, same, 0.0))
+    nearest = _take(iou, nearest_pair, 0.0)
+    frames.append(_missing(np.where(silenced, 0.0, conf), 1 - covered, nearest, p_cls, p_img, p_box, p))
 
-    frames.append(_duplicates(g_img, g_box, g_cat, region, own_support, p))
-    frames.append(_missing(pi, iou, real, same, silenced, conf, p_img, p_box, p))
-
-    out = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
-    result = _assemble(out, gt, pred, g_order, p_order, g_box, p_box, g_cat, p_cat, p_raw, conf)
+    result = _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order,
+                       g_box, p_box, g_cat, p_cat, p_raw, conf)
     result.attrs["params"] = {**p.__dict__, "good_box_iou": tuple(good_ramp)}
     return result
 
 
-def _gt_candidates(kind, score, rows, arg, gi, pi, iou) -> pd.DataFrame:
-    """Candidate rows about GT boxes ``rows`` (sorted positions), evidence pair ``arg``."""
-    return pd.DataFrame({"error_type": kind, "score": score, "g": rows, "p": _take(pi, arg, -1),
-                         "iou": _take(iou, arg, np.nan), "other_g": -1})
+def _duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p: Params) -> dict:
+    """Same-class GT pairs overlapping like one object.
 
-
-def _duplicates(g_img, g_box, g_cat, region, own_support, p: Params) -> pd.DataFrame:
-    """Same-class GT pairs overlapping like one object; flag the weaker-supported box."""
+    Score: ``ramp(IoU; duplicate_iou) * (1 - own(a) * own(b))`` -- unless each
+    box has a prediction of its own (two objects detected), the pair is one
+    object. The box flagged is the one the predictions fit worse
+    (``label_fit``); when both fit equally (e.g. both well), the later
+    annotation (larger id).
+    """
     a, b, inter, area_a, area_b = _overlapping_pairs(g_img, g_box, g_img, g_box, upper_only=True)
-    keep = (g_cat[a] == g_cat[b]) & ~region[a] & ~region[b]
+    keep = (g_cls[a] == g_cls[b]) & ~region[a] & ~region[b]
     a, b = a[keep], b[keep]
     iou = inter[keep] / (area_a[keep] + area_b[keep] - inter[keep])
-    # b > a: b is the later row within the image; on a tie it is the one flagged
-    flag_a = own_support[a] < own_support[b]
+    flag_a = (label_fit[a] < label_fit[b]) | ((label_fit[a] == label_fit[b]) & (ann_rank[a] > ann_rank[b]))
     flagged = np.where(flag_a, a, b)
     partner = np.where(flag_a, b, a)
-    score = ramp(iou, *p.duplicate_iou) * (1 - own_support[flagged])
-    best, arg = _group_argmax(score, flagged, len(g_img))
-    rows = np.flatnonzero(best >= p.min_score)
-    rows = rows[best[rows] > 0]
-    return pd.DataFrame({
-        "error_type": "duplicate", "score": best[rows], "g": rows, "p": -1,
-        "iou": iou[arg[rows]], "other_g": partner[arg[rows]],
-    })
+    score = ramp(iou, *p.duplicate_iou) * (1 - own_support[a] * own_support[b])
+    best, arg = _Groups(flagged, len(g_img)).argmax(score)
+    rows = np.flatnonzero((best >= p.min_score) & (arg >= 0))
+    return _candidates("duplicate", best[rows], g=rows, iou=iou[arg[rows]], other_g=partner[arg[rows]])
 
 
-def _missing(pi, iou, real, same, silenced, conf, p_img, p_box, p: Params) -> pd.DataFrame:
-    """Confident predictions no real GT box covers, one per spot (vectorised NMS)."""
-    n_p = len(conf)
-    covered, _ = _group_argmax(np.where(real, same, 0.0), pi, n_p)
-    nearest, _ = _group_argmax(np.where(real, iou, 0.0), pi, n_p)
-    score = np.where(silenced, 0.0, conf * (1 - covered))
-    cand = np.flatnonzero(score >= p.min_score)
-    cand = cand[score[cand] > 0]
-    # a candidate is dropped if a higher-scoring candidate covers the same spot
+def _missing(conf, uncovered, nearest, p_cls, p_img, p_box, p: Params) -> dict:
+    """``missing`` candidates: P(object at the prediction) x P(no GT box covers it), one per spot.
+
+    Predictions overlapping at IoU >= ``nms_iou`` are one spot; the object
+    probability of a spot sums the best confidence of each class there
+    (classes are exclusive hypotheses), and only the spot's highest-scoring
+    prediction is kept (one vectorised pass: a dropped box still drops others
+    it overlaps). Predictions scoring below 1% alone are not considered.
+    """
+    cand = np.flatnonzero(conf * uncovered >= 0.01)
     a, b, inter, area_a, area_b = _overlapping_pairs(p_img[cand], p_box[cand], p_img[cand], p_box[cand],
                                                      upper_only=True)
-    overlap = inter / (area_a + area_b - inter) >= p.nms_iou
-    a, b = a[overlap], b[overlap]
-    sa, sb = score[cand[a]], score[cand[b]]
-    loser = np.where((sa > sb) | ((sa == sb) & (cand[a] < cand[b])), b, a)
+    close = inter / (area_a + area_b - inter) >= p.nms_iou
+    a, b = a[close], b[close]
+    selves = np.arange(len(cand))
+    group, member = np.r_[a, b, selves], np.r_[b, a, selves]
+    spot = np.minimum(1.0, _ClassGroups(group, p_cls[cand[member]], len(cand)).sum_of_max(conf[cand[member]]))
+    score = spot * uncovered[cand]
     keep = np.ones(len(cand), dtype=bool)
-    keep[loser] = False
-    cand = cand[keep]
+    keep[np.where(score[a] >= score[b], b, a)] = False
+    keep &= (score >= p.min_score) & (score > 0)
     # evidence: IoU with the most overlapping real GT box (0 when none touches it)
-    return pd.DataFrame({"error_type": "missing", "score": score[cand], "g": -1, "p": cand,
-                         "iou": nearest[cand], "other_g": -1})
+    return _candidates("missing", score[keep], p=cand[keep], iou=nearest[cand[keep]])
 
 
-def _take(values: np.ndarray, idx: np.ndarray, fill=None) -> np.ndarray:
-    """``values[idx]`` where ``idx >= 0`` and ``fill`` where ``idx == -1`` (object array for None)."""
-    out = np.full(len(idx), fill, dtype=object if fill is None else np.asarray(fill).dtype)
+def _take(values: np.ndarray, idx: np.ndarray, fill=None):
+    """``values[idx]``, with ``fill`` where ``idx == -1``.
+
+    With ``fill=None`` the gaps are missing values: a nullable ``Int64`` array
+    for integer ids, NaN for floats, None for anything else.
+    """
     has = idx >= 0
-    if has.any():
-        out[has] = values[idx[has]]
-    return out
+    if len(values) == 0:
+        values = np.zeros(1, dtype=values.dtype)
+    taken = values[np.where(has, idx, 0)]
+    if fill is not None:
+        return np.where(has, taken, fill)
+    if taken.dtype.kind in "iu":
+        return pd.arrays.IntegerArray(taken.astype(np.int64), ~has)
+    if taken.dtype.kind == "f":
+        return np.where(has, taken, np.nan)
+    return np.where(has, taken.astype(object), None)
 
 
-def _assemble(out, gt, pred, g_order, p_order, g_box, p_box, g_cat, p_cat, p_raw, conf) -> pd.DataFrame:
-    """Turn internal candidate rows (positions in the image-sorted arrays) into the public table."""
-    if out is None:
-        return pd.DataFrame({c: pd.Series(dtype=object if c.endswith("id") or c == "error_type" else float)
-                             for c in RESULT_COLUMNS})
-    g, pp, og = (out[k].to_numpy() for k in ("g", "p", "other_g"))
+def _candidates(kind: str, score, g=-1, p=-1, iou=np.nan, other_g=-1) -> dict:
+    """Internal candidate columns (positions in the image-sorted arrays, -1 = none)."""
+    n = len(score)
+    return {"type": np.full(n, ERROR_TYPES.index(kind), dtype=np.int8), "score": np.asarray(score, np.float64),
+            **{k: np.broadcast_to(v, n) for k, v in (("g", g), ("p", p), ("iou", iou), ("other_g", other_g))}}
+
+
+def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order, g_box, p_box,
+              g_cat, p_cat, p_raw, conf) -> pd.DataFrame:
+    """Turn internal candidate columns into the public table, sorted by score."""
+    cols = {k: np.concatenate([f[k] for f in frames]) for k in frames[0]}
+    order = np.argsort(-cols["score"], kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    g, pp, og = cols["g"], cols["p"], cols["other_g"]
+    on_gt = g >= 0
+    g_xywh, p_xywh = _xywh(g_box), _xywh(p_box)
     ann_ids = gt["ann_id"].to_numpy()[g_order]
-    img = np.where(g >= 0, _take(gt["image_id"].to_numpy()[g_order], g),
-                   _take(pred["image_id"].to_numpy()[p_order], pp))
-    box = np.where((g >= 0)[:, None], np.stack([_take(g_box[:, k], g, np.nan) for k in range(4)], 1),
-                   np.stack([_take(p_box[:, k], pp, np.nan) for k in range(4)], 1))
-    res = pd.DataFrame({
-        "error_type": out["error_type"].to_numpy(),
-        "score": out["score"].to_numpy(np.float64),
-        "image_id": img,
+    img_code = np.where(on_gt, _take(g_img, g, -1), _take(p_img, pp, -1))
+    return pd.DataFrame({
+        "error_type": pd.Categorical.from_codes(cols["type"], categories=list(ERROR_TYPES)),
+        "score": cols["score"],
+        "image_id": images.take(img_code) if len(img_code) else images[:0],
         "ann_id": _take(ann_ids, g),
         "pred_id": _take(pred["pred_id"].to_numpy()[p_order], pp),
-        "x": box[:, 0], "y": box[:, 1], "w": box[:, 2], "h": box[:, 3],
-        "iou": out["iou"].to_numpy(np.float64),
+        **{k: np.where(on_gt, _take(g_xywh[:, i], g, np.nan), _take(p_xywh[:, i], pp, np.nan))
+           for i, k in enumerate("xywh")},
+        "iou": cols["iou"],
         "pred_score": _take(p_raw, pp, np.nan),
         "pred_conf": _take(conf, pp, np.nan),
         "gt_category_id": _take(g_cat, g),
         "pred_category_id": _take(p_cat, pp),
         "other_ann_id": _take(ann_ids, og),
-        **{f"pred_{k}": _take(p_box[:, i], pp, np.nan) for i, k in enumerate("xywh")},
+        **{f"pred_{k}": _take(p_xywh[:, i], pp, np.nan) for i, k in enumerate("xywh")},
     })
-    return res.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- COCO files and CLI
 
 
-def coco_to_frames(instances: dict, results: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+def coco_to_frames(instances: dict, results: list, *, skip_invalid: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """GT and prediction tables for :func:`find_detection_errors` from parsed COCO dicts.
 
     ``instances`` is COCO instances JSON (``iscrowd`` and an optional
     ``ignore`` flag are kept), ``results`` a COCO results list; both are
-    validated with :mod:`analysis.coco` first (raises its ``InputError``).
+    validated with :mod:`analysis.coco` first (raises its ``InputError``;
+    ``skip_invalid`` drops bad entries instead), which clips predicted boxes
+    that reach past the image edge.
     Prediction ids are the positions in ``results`` (COCO results have none).
     """
     from analysis import coco
 
-    instances, _ = coco.check_instances(instances)
-    results, _ = coco.check_results(results, instances)
+    instances, _ = coco.check_instances(instances, skip_invalid=skip_invalid)
+    results, _ = coco.check_results(results, instances, skip_invalid=skip_invalid)
     anns = instances["annotations"]
     gt = pd.DataFrame({
         "image_id": [a["image_id"] for a in anns],
@@ -539,19 +639,16 @@ def coco_to_frames(instances: dict, results: list) -> tuple[pd.DataFrame, pd.Dat
         "score": np.array([r["score"] for r in results], dtype=np.float64),
     })
     pred[["x", "y", "w", "h"]] = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
-    # boxes clipped to the image edge can collapse to zero size: nothing to compare
-    gt = gt[(gt["w"] > 0) & (gt["h"] > 0)]
-    pred = pred[(pred["w"] > 0) & (pred["h"] > 0)]
-    return gt.reset_index(drop=True), pred.reset_index(drop=True)
+    return gt, pred
 
 
-def run_files(gt_path, pred_path, **params) -> pd.DataFrame:
+def run_files(gt_path, pred_path, *, skip_invalid: bool = False, **params) -> pd.DataFrame:
     """Load a COCO instances file and a COCO results file and rank their label errors."""
     from analysis.coco import load_json
 
     instances = load_json(gt_path, "Ground-truth file")
     results = load_json(pred_path, "Predictions file")
-    gt, pred = coco_to_frames(instances, results)
+    gt, pred = coco_to_frames(instances, results, skip_invalid=skip_invalid)
     return find_detection_errors(gt, pred, **params)
 
 
@@ -567,13 +664,15 @@ def main(argv=None) -> int:
                         help="drop candidates scoring below this (default %(default)s)")
     parser.add_argument("--good-box-iou", default=None,
                         help="'auto' or LO,HI: IoU ramp for a well-drawn box (default 0.5,0.7)")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="drop invalid annotations / predictions instead of stopping")
     args = parser.parse_args(argv)
     params = {"min_score": args.min_score}
     try:
         if args.good_box_iou:
             params["good_box_iou"] = (args.good_box_iou if args.good_box_iou == "auto"
                                       else tuple(float(v) for v in args.good_box_iou.split(",")))
-        result = run_files(args.gt, args.pred, **params)
+        result = run_files(args.gt, args.pred, skip_invalid=args.skip_invalid, **params)
         result.to_csv(args.out, index=False)
     except ValueError as e:  # InputError and malformed --good-box-iou
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)

@@ -38,3 +38,18 @@ def test_overview_page_shows_the_demo_as_synthetic():
     assert not at.exception
     assert at.title[0].value == f"Dataset overview: {demo.DEMO_NAME}"
     assert "Synthetic data" in at.info[0].value and "mAP@0.5" in at.info[0].value
+
+
+def test_label_errors_page_ranks_the_demo_errors():
+    demo.ensure_demo(fast=True)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("views/label_errors.py").run()
+    assert not at.exception
+    assert any("No results yet" in i.value for i in at.info)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) > 0
+    assert table["error_score"].is_monotonic_decreasing
+    assert set(table["error_type"]) <= {"low_iou", "missing", "spurious", "wrong_class", "duplicate"}
+    assert {m.label for m in at.metric} == set(table["error_type"])

@@ -37,7 +37,10 @@ except InputError as e:
     st.error(str(e))
     st.stop()
 if candidates.empty:
-    st.info("No results yet: press **Find label errors**.")
+    if label_errors_fo.RUN_KEY in ds.list_runs():
+        st.success("The last run found no error candidates.")
+    else:
+        st.info("No results yet: press **Find label errors**.")
     st.stop()
 
 types = sorted(candidates["error_type"].unique())

@@ -1,0 +1,266 @@
+"""FiftyOne adapter of the label-error engine (:mod:`analysis.label_errors`).
+
+:func:`find_label_errors` reads a ground-truth and a prediction
+``Detections`` field in bulk (``values()``), runs
+:func:`~analysis.label_errors.find_detection_errors` and writes the results
+back onto the labels (``set_values()``), so candidates can be filtered in the
+FiftyOne App:
+
+* on GT detections: ``error_type`` (``low_iou``, ``wrong_class``,
+  ``spurious``, ``duplicate``), ``error_score`` in [0, 1], ``error_iou`` (the
+  evidence IoU) and ``error_match_id`` (the id of the supporting prediction,
+  or of the other box of a duplicate pair);
+* on predicted detections: ``error_type = "missing"``, ``error_score``,
+  ``error_iou`` (IoU with the most overlapping GT box).
+
+A label with several candidate types carries its highest-scoring one; the
+full table is returned. Each call first deletes these fields from the whole
+dataset, so a re-run (also on another view) replaces the previous results
+cleanly, and records a FiftyOne run (``dataset.list_runs()``) under
+``run_key`` with the fields, parameters and counts.
+
+FiftyOne boxes are relative ``[x, y, w, h]`` in [0, 1]. IoU does not change
+when x and y are scaled by different factors, so the engine runs on relative
+boxes; the returned table gives them in pixels where image sizes are known
+(``metadata``; computed when missing and the image files are readable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from itertools import chain
+
+import numpy as np
+import pandas as pd
+
+from analysis.label_errors import ERROR_TYPES, LabelErrorInputError, find_detection_errors
+
+RUN_KEY = "label_errors"
+#: Per-label fields written by :func:`find_label_errors`.
+LABEL_FIELDS = ("error_type", "error_score", "error_iou", "error_match_id")
+
+
+def _check_detections_field(samples, field: str, what: str) -> None:
+    import fiftyone as fo
+
+    schema = samples.get_field_schema()
+    if field not in schema:
+        raise LabelErrorInputError(
+            f"The dataset has no {what} field '{field}' (fields: {', '.join(sorted(schema))})."
+        )
+    doc = getattr(schema[field], "document_type", None)
+    if doc is not fo.Detections:
+        raise LabelErrorInputError(
+            f"Field '{field}' holds {getattr(doc, '__name__', type(schema[field]).__name__)}, "
+            "not Detections: label errors are found for object-detection boxes."
+        )
+
+
+def _flatten(nested):
+    """Concatenate per-sample lists (None = no labels) and count them per sample."""
+    nested = [v or [] for v in nested]
+    return list(chain.from_iterable(nested)), np.fromiter(map(len, nested), dtype=np.int64, count=len(nested))
+
+
+def _read(samples, field: str, extra: list[str]):
+    """One row per detection of ``field``: sample id, label id, label, relative box, ``extra`` attributes.
+
+    Also returns ``(sample_ids, label_ids)``, the nested layout for writing back.
+    """
+    paths = ["id", f"{field}.detections.id", f"{field}.detections.label", f"{field}.detections.bounding_box"]
+    paths += [f"{field}.detections.{a}" for a in extra]
+    sample_ids, label_ids, labels, boxes, *attrs = samples.values(paths)
+    flat_ids, counts = _flatten(label_ids)
+    table = pd.DataFrame({
+        "image_id": np.repeat(np.asarray(sample_ids, dtype=object), counts),
+        "label_id": flat_ids,
+        "category_id": _flatten(labels)[0],
+    })
+    table[["x", "y", "w", "h"]] = np.asarray(_flatten(boxes)[0], dtype=np.float64).reshape(-1, 4)
+    for name, values in zip(extra, attrs):
+        table[name] = pd.Series(_flatten(values)[0], dtype=object)
+    return table, (sample_ids, label_ids)
+
+
+def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str = "predictions", *,
+                      run_key: str = RUN_KEY, **params) -> pd.DataFrame:
+    """Find label errors in a FiftyOne dataset or view and write them onto its labels.
+
+    Args:
+        samples: a ``fiftyone`` Dataset or DatasetView.
+        gt_field: the ground-truth ``Detections`` field; a detection attribute
+            ``iscrowd`` or ``ignore`` that is truthy marks a region that never
+            raises alarms.
+        pred_field: the predicted ``Detections`` field; every detection needs
+            a ``confidence``.
+        run_key: the key of the FiftyOne run recorded on the dataset.
+        **params: engine thresholds (see :class:`analysis.label_errors.Params`).
+
+    Returns:
+        The candidate table of :func:`~analysis.label_errors.find_detection_errors`
+        with ``image_id`` = sample id and ``ann_id`` / ``pred_id`` /
+        ``other_ann_id`` = label ids; ``x, y, w, h`` and ``pred_*`` in pixels
+        where the image size is known (NaN otherwise), plus ``filepath``.
+
+    Raises:
+        LabelErrorInputError: missing or non-Detections fields, predictions
+            without confidence, bad parameters.
+    """
+    _check_detections_field(samples, gt_field, "ground-truth")
+    _check_detections_field(samples, pred_field, "prediction")
+    gt, gt_layout = _read(samples, gt_field, ["iscrowd", "ignore"])
+    pred, pred_layout = _read(samples, pred_field, ["confidence"])
+    missing_conf = pred["confidence"].isna()
+    if missing_conf.any():
+        raise LabelErrorInputError(
+            f"{int(missing_conf.sum())} detections in '{pred_field}' have no confidence: "
+            "predictions need scores to rank errors."
+        )
+    gt = gt.rename(columns={"label_id": "ann_id"})
+    pred = pred.rename(columns={"label_id": "pred_id", "confidence": "score"}).astype({"score": np.float64})
+    result = find_detection_errors(gt, pred, **params)
+
+    _clear(samples._dataset, (gt_field, pred_field))
+    # a label with several candidates carries its strongest (the table is sorted by score)
+    on_gt = result.dropna(subset=["ann_id"]).drop_duplicates("ann_id")
+    match = on_gt["pred_id"].where(on_gt["error_type"] != "duplicate", on_gt["other_ann_id"])
+    _write(samples, gt_field, gt_layout, on_gt["ann_id"], {
+        "error_type": on_gt["error_type"].astype(object), "error_score": on_gt["score"],
+        "error_iou": on_gt["iou"], "error_match_id": match.astype(object)})
+    missing = result[result["error_type"] == "missing"]
+    _write(samples, pred_field, pred_layout, missing["pred_id"], {
+        "error_type": missing["error_type"].astype(object), "error_score": missing["score"],
+        "error_iou": missing["iou"], "error_match_id": missing["ann_id"].astype(object)})
+    _record_run(samples, run_key, gt_field, pred_field, result)
+    return _add_pixels(samples, result)
+
+
+def _clear(dataset, fields) -> None:
+    """Delete the per-label error fields from the whole dataset (one update per field)."""
+    schema = dataset.get_field_schema(flat=True)
+    stale = [f"{f}.detections.{name}" for f in fields for name in LABEL_FIELDS
+             if f"{f}.detections.{name}" in schema]
+    if stale:
+        dataset.delete_sample_fields(stale)
+
+
+def _python(value):
+    """A JSON/BSON-friendly scalar (numpy scalars unwrapped, NaN / NA as None)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _write(samples, field, layout, label_ids, columns: dict) -> None:
+    """Set ``field.detections.<name>`` of the labels ``label_ids`` to ``columns[name]``.
+
+    FiftyOne's ``set_values`` / ``set_label_values`` issue one database update
+    per label and per attribute, which dominates the run time on large
+    datasets; here each sample holding flagged labels gets ONE update that
+    sets every attribute of all its flagged labels (array filters on the label
+    ids), sent in bulk through FiftyOne's own bulk writer, which also reloads
+    samples held in memory. The fields are declared in the schema first so the
+    App can filter on them. ``_clear`` has reset all other labels.
+    """
+    import fiftyone as fo
+    from bson import ObjectId
+    from pymongo import UpdateOne
+
+    dataset = samples._dataset
+    schema = dataset.get_field_schema(flat=True)
+    for name, col in columns.items():
+        path = f"{field}.detections.{name}"
+        if path not in schema:
+            dataset.add_sample_field(path, fo.FloatField if col.dtype.kind == "f" else fo.StringField)
+    if not len(label_ids):
+        return
+    pos = {lid: k for k, lid in enumerate(label_ids)}
+    values = {name: [_python(v) for v in col.to_numpy(dtype=object)] for name, col in columns.items()}
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
+    ops, written = [], []
+    for sid, ids in zip(*layout):
+        hits = [(j, pos[lid]) for j, lid in enumerate(ids or []) if lid in pos]
+        if not hits:
+            continue
+        update = {"last_modified_at": now}
+        for j, k in hits:
+            update.update({f"{field}.detections.$[l{j}].{name}": v[k] for name, v in values.items()
+                           if v[k] is not None})
+        ops.append(UpdateOne({"_id": ObjectId(sid)}, {"$set": update},
+                             array_filters=[{f"l{j}._id": ObjectId(ids[j])} for j, _ in hits]))
+        written.append(sid)
+    dataset._bulk_write(ops, ids=written)
+
+
+def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
+    """Record the run (fields, parameters, counts, time) with FiftyOne's custom runs API."""
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in result.attrs["params"].items()}
+    counts = {t: int((result["error_type"] == t).sum()) for t in ERROR_TYPES}
+    config = samples.init_run(method="label_errors", gt_field=gt_field, pred_field=pred_field,
+                              label_fields=list(LABEL_FIELDS), params=params)
+    samples.register_run(run_key, config, overwrite=True)
+    results = samples.init_run_results(run_key, counts=counts, n_candidates=len(result),
+                                       finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    samples.save_run_results(run_key, results, overwrite=True)
+
+
+def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
+    """Scale relative boxes to pixels with ``metadata`` (computed if missing) and add ``filepath``."""
+    if samples.count("metadata.width") < len(samples):
+        try:
+            samples.compute_metadata(skip_failures=True)
+        except Exception:  # noqa: BLE001 - unreadable images only leave the pixel boxes unknown
+            pass
+    ids, paths, widths, heights = samples.values(["id", "filepath", "metadata.width", "metadata.height"])
+    info = pd.DataFrame({"filepath": paths, "W": pd.array(widths, dtype="Float64"),
+                         "H": pd.array(heights, dtype="Float64")}, index=pd.Index(ids, name="image_id"))
+    info = info.reindex(result["image_id"].to_numpy())
+    W, H = info["W"].to_numpy(np.float64, na_value=np.nan), info["H"].to_numpy(np.float64, na_value=np.nan)
+    out = result.copy()
+    for prefix in ("", "pred_"):
+        for k, scale in (("x", W), ("y", H), ("w", W), ("h", H)):
+            out[prefix + k] = out[prefix + k].to_numpy(np.float64) * scale
+    out["filepath"] = info["filepath"].to_numpy()
+    out.attrs = result.attrs
+    return out
+
+
+def load_candidates(dataset, run_key: str = RUN_KEY) -> pd.DataFrame:
+    """Read the candidates written by :func:`find_label_errors` back, in bulk.
+
+    Returns one row per flagged label, sorted by score: ``sample_id,
+    filepath, label_field, label_id, label, error_type, error_score,
+    error_iou, error_match_id`` and the label's relative box ``x, y, w, h``
+    (FiftyOne convention, [0, 1]). Empty (with these columns) when no run
+    has been recorded under ``run_key``.
+    """
+    columns = ["sample_id", "filepath", "label_field", "label_id", "label", "error_type", "error_score",
+               "error_iou", "error_match_id", "x", "y", "w", "h"]
+    if run_key not in dataset.list_runs():
+        return pd.DataFrame(columns=columns)
+    config = dataset.get_run_info(run_key).config
+    frames = []
+    for field in (config.gt_field, config.pred_field):
+        if f"{field}.detections.error_type" not in dataset.get_field_schema(flat=True):
+            continue
+        names = ["id", "label", "bounding_box", *LABEL_FIELDS]
+        from fiftyone import ViewField as F
+
+        # only the flagged labels travel (server-side filter)
+        view = dataset.filter_labels(field, F("error_type") != None)  # noqa: E711 (a query expression)
+        sample_ids, paths, *nested = view.values(["id", "filepath", *(f"{field}.detections.{n}" for n in names)])
+        flat = {}
+        for name, values in zip(names, nested):
+            flat[name], counts = _flatten(values)
+        table = pd.DataFrame({
+            "sample_id": np.repeat(np.asarray(sample_ids, dtype=object), counts),
+            "filepath": np.repeat(np.asarray(paths, dtype=object), counts),
+            "label_field": field, "label_id": flat["id"], "label": flat["label"],
+            **{n: flat[n] for n in LABEL_FIELDS},
+        })
+        table[["x", "y", "w", "h"]] = np.asarray(flat["bounding_box"], dtype=np.float64).reshape(-1, 4)
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(frames, ignore_index=True)[columns].astype({"error_score": np.float64, "error_iou": np.float64})
+    return out.sort_values("error_score", ascending=False, kind="stable").reset_index(drop=True)

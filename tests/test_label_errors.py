@@ -1,0 +1,404 @@
+"""Tests of the label-error engine (analysis.label_errors): IoU, pairing,
+scoring on hand-built cases, invariants (hypothesis), input errors, the CLI and
+the real COCO fixture."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis import label_errors as le
+from analysis.errors import InputError
+
+SHARED_COCO = Path(__file__).resolve().parents[2] / "shared/data/coco-val2014-100"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def frames(gt_rows, pred_rows):
+    """GT rows (image, ann, cat, x, y, w, h[, crowd]) and prediction rows (image, pred, cat, x, y, w, h, score)."""
+    gt = pd.DataFrame([r if len(r) == 8 else (*r, 0) for r in gt_rows],
+                      columns=["image_id", "ann_id", "category_id", "x", "y", "w", "h", "iscrowd"])
+    pred = pd.DataFrame(pred_rows, columns=list(le.PRED_COLUMNS))
+    return gt, pred
+
+
+# --------------------------------------------------------------------------- IoU and pairs
+
+
+def test_box_iou_hand_computed():
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [2, 2, 4, 4]])
+    b = np.array([[5, 0, 10, 10], [0, 0, 5, 5], [10, 0, 10, 10], [0, 0, 10, 10], [3, 3, 4, 4]])
+    # 50/150; 25/100; touching edges; identical; 9 / (16 + 16 - 9)
+    np.testing.assert_allclose(le.box_iou(a, b), [1 / 3, 0.25, 0.0, 1.0, 9 / 23])
+
+
+def test_overlapping_pairs_equal_brute_force_across_chunks(monkeypatch):
+    rng = np.random.default_rng(1)
+    img_a, img_b = np.sort(rng.integers(0, 7, 60)), np.sort(rng.integers(0, 7, 50))
+    xa = le._xyxy(np.c_[rng.uniform(0, 50, (60, 2)), rng.uniform(1, 30, (60, 2))])
+    xb = le._xyxy(np.c_[rng.uniform(0, 50, (50, 2)), rng.uniform(1, 30, (50, 2))])
+    monkeypatch.setattr(le, "_PAIR_CHUNK", 17)  # forces many blocks, some of a single row
+    for upper, (ib_img, xb_) in ((False, (img_b, xb)), (True, (img_a, xa))):
+        ia, ib, inter, *_ = le._overlapping_pairs(img_a, xa, ib_img, xb_, upper_only=upper)
+        want = {(i, j) for i in range(len(img_a)) for j in range(len(ib_img))
+                if img_a[i] == ib_img[j] and (not upper or j > i)
+                and le.box_iou(le._xywh(xa[i:i + 1]), le._xywh(xb_[j:j + 1]))[0] > 0}
+        assert set(zip(ia.tolist(), ib.tolist())) == want
+        assert np.all(np.diff(ia) >= 0)
+        np.testing.assert_allclose(inter / (le._xywh(xa[ia])[:, 2:].prod(1) + le._xywh(xb_[ib])[:, 2:].prod(1) - inter),
+                                   le.box_iou(le._xywh(xa[ia]), le._xywh(xb_[ib])))
+
+
+def test_groups_argmax_first_maximum_and_empty_groups():
+    keys = np.array([3, 0, 3, 0, 3])
+    values = np.array([0.2, 0.0, 0.7, 0.0, 0.7])
+    best, arg = le._Groups(keys, 5).argmax(values)
+    np.testing.assert_allclose(best, [0, 0, 0, 0.7, 0])
+    assert arg.tolist() == [-1, -1, -1, 2, -1]  # group 0 has only zeros: no evidence
+
+
+# --------------------------------------------------------------------------- hand-built scenes
+
+
+def hand_scene():
+    gt, pred = frames(
+        [
+            (1, 10, 1, 0, 0, 40, 40),  # well drawn, confirmed
+            (1, 11, 1, 100, 0, 40, 40),  # badly drawn: the object is 15 px right and 10 px down
+            (1, 12, 2, 200, 0, 40, 40),  # labelled class 2, detector says 3
+            (1, 13, 1, 300, 0, 40, 40),  # nothing there
+            (1, 14, 1, 2, 1, 40, 40),  # second box on the object of 10
+            (1, 15, 1, 400, 0, 80, 80, 1),  # crowd region
+            (2, 20, 1, 0, 0, 50, 50),  # image 2: confirmed
+        ],
+        [
+            (1, 0, 1, 1, 0, 40, 40, 0.95),
+            (1, 1, 1, 115, 10, 40, 40, 0.9),
+            (1, 2, 3, 200, 0, 40, 40, 0.9),
+            (1, 3, 1, 500, 0, 40, 40, 0.9),  # unlabelled object
+            (1, 4, 1, 410, 10, 20, 20, 0.9),  # inside the crowd region
+            (2, 5, 1, 0, 0, 50, 50, 0.9),
+        ],
+    )
+    return gt, pred
+
+
+def test_hand_scene_finds_each_error_type_at_the_right_box():
+    gt, pred = hand_scene()
+    res = le.find_detection_errors(gt, pred)
+    top = res.sort_values("score").groupby("error_type", observed=True).tail(1).set_index("error_type")
+    assert top.loc["low_iou", "ann_id"] == 11 and top.loc["low_iou", "pred_id"] == 1
+    np.testing.assert_allclose(top.loc["low_iou", "iou"], le.box_iou([[100, 0, 40, 40]], [[115, 10, 40, 40]])[0])
+    assert top.loc["wrong_class", "ann_id"] == 12 and top.loc["wrong_class", "pred_category_id"] == 3
+    assert top.loc["spurious", "ann_id"] == 13 and top.loc["spurious", "score"] == 1.0
+    assert top.loc["duplicate", "ann_id"] == 14 and top.loc["duplicate", "other_ann_id"] == 10
+    assert top.loc["missing", "pred_id"] == 3 and pd.isna(top.loc["missing", "ann_id"])
+    assert list(top.loc["missing", ["x", "y", "w", "h"]]) == [500, 0, 40, 40]
+    assert top.loc["low_iou", ["x", "y", "w", "h"]].tolist() == [100, 0, 40, 40]
+    # each error's own type is its strongest candidate, above every other row about it
+    strongest = res[res["score"] > 0.5].drop_duplicates(["ann_id"]).dropna(subset=["ann_id"])
+    assert dict(zip(strongest["ann_id"], strongest["error_type"])) == {
+        13: "spurious", 14: "duplicate", 11: "low_iou", 12: "wrong_class"}
+    # crowd: never a candidate, and the prediction inside it is not a missing label
+    assert 15 not in set(res["ann_id"].dropna()) and 4 not in set(res["pred_id"].dropna())
+    # the confirmed boxes raise nothing of note (at most "1 - confidence" that nothing is there)
+    assert res.loc[res["ann_id"].isin([10, 20]), "score"].max() < 0.2
+    assert res["score"].is_monotonic_decreasing and res["score"].between(0, 1).all()
+    assert list(res.columns) == list(le.RESULT_COLUMNS)
+
+
+def test_ignore_flag_acts_like_crowd():
+    gt, pred = hand_scene()
+    gt["ignore"] = gt["iscrowd"]
+    gt["iscrowd"] = 0
+    res = le.find_detection_errors(gt, pred)
+    assert 15 not in set(res["ann_id"].dropna()) and 4 not in set(res["pred_id"].dropna())
+
+
+def test_min_score_and_thresholds_are_parameters():
+    gt, pred = hand_scene()
+    assert (le.find_detection_errors(gt, pred, min_score=0.5)["score"] >= 0.5).all()
+    # box 11 overlaps its object at IoU 0.31: acceptable under a loose notion of a well-drawn box
+    loose = le.find_detection_errors(gt, pred, good_box_iou=(0.2, 0.3))
+    assert "low_iou" not in set(loose["error_type"])
+    assert le.find_detection_errors(gt, pred, good_box_iou="auto").attrs["params"]["good_box_iou"] == (0.5, 0.7)
+
+
+def test_two_detected_objects_are_not_duplicates():
+    gt, pred = frames([(1, 1, 1, 0, 0, 40, 40), (1, 2, 1, 12, 0, 40, 40)],
+                      [(1, 0, 1, 0, 0, 40, 40, 0.9), (1, 1, 1, 12, 0, 40, 40, 0.9)])
+    assert le.box_iou([[0, 0, 40, 40]], [[12, 0, 40, 40]])[0] > 0.5
+    res = le.find_detection_errors(gt, pred)
+    assert "duplicate" not in set(res["error_type"])
+
+
+def test_several_predictions_on_one_unlabelled_object_give_one_candidate():
+    gt, pred = frames([(1, 1, 1, 0, 0, 10, 10)],
+                      [(1, 0, 1, 0, 0, 10, 10, 0.9), (1, 1, 1, 50, 50, 30, 30, 0.9),
+                       (1, 2, 2, 52, 50, 30, 30, 0.8), (1, 3, 1, 51, 51, 30, 30, 0.7)])
+    missing = le.find_detection_errors(gt, pred).query("error_type == 'missing'")
+    assert missing["pred_id"].tolist() == [1]
+
+
+def test_empty_inputs():
+    gt, pred = hand_scene()
+    no_pred = le.find_detection_errors(gt, pred.iloc[:0])
+    assert set(no_pred["error_type"]) == {"spurious", "duplicate"}
+    assert (no_pred.query("error_type == 'spurious'")["score"] == 1).all()
+    no_gt = le.find_detection_errors(gt.iloc[:0], pred)
+    assert set(no_gt["error_type"]) == {"missing"} and len(no_gt) == len(pred)
+    assert len(le.find_detection_errors(gt.iloc[:0], pred.iloc[:0])) == 0
+
+
+def test_string_image_and_annotation_ids():
+    gt, pred = hand_scene()
+    gt["image_id"] = "img" + gt["image_id"].astype(str)
+    pred["image_id"] = "img" + pred["image_id"].astype(str)
+    gt["ann_id"] = "a" + gt["ann_id"].astype(str)
+    res = le.find_detection_errors(gt, pred)
+    assert res.query("error_type == 'spurious'").iloc[0][["image_id", "ann_id"]].tolist() == ["img1", "a13"]
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_calibration_adapts_to_an_under_confident_detector():
+    rng = np.random.default_rng(0)
+    match = rng.random(2000) < 0.5
+    # correct boxes score about 0.3, wrong ones about 0.05: raw scores are far from probabilities
+    scores = np.where(match, rng.uniform(0.25, 0.35, 2000), rng.uniform(0.01, 0.1, 2000))
+    conf = le.calibrate_confidence(scores, match)
+    assert conf[match].mean() > 0.9 and conf[~match].mean() < 0.1
+    order = np.argsort(scores)
+    assert np.all(np.diff(conf[order]) >= -1e-12)  # monotone in the score
+
+
+def test_calibration_with_uninformative_scores_is_flat():
+    rng = np.random.default_rng(0)
+    match = rng.random(5000) < 0.7
+    conf = le.calibrate_confidence(rng.random(5000), match)
+    # mostly the base rate, shrunk a little toward the raw score
+    assert abs(np.median(conf) - 0.7) < 0.05
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+@st.composite
+def grid_scene(draw):
+    """Non-overlapping boxes (one per 100 px grid cell) on 1-3 images; predictions equal the GT."""
+    rows = []
+    for image in range(draw(st.integers(1, 3))):
+        cells = draw(st.lists(st.integers(0, 15), min_size=1, max_size=10, unique=True))
+        for cell in cells:
+            x0, y0 = 100 * (cell % 4), 100 * (cell // 4)
+            x, y = draw(st.integers(0, 40)), draw(st.integers(0, 40))
+            w, h = draw(st.integers(5, 55)), draw(st.integers(5, 55))
+            rows.append((image, len(rows), draw(st.integers(1, 3)), x0 + x, y0 + y, w, h,
+                         draw(st.floats(0.96, 1.0))))  # confident: 1 - c < min_score
+    table = pd.DataFrame(rows, columns=["image_id", "id", "category_id", "x", "y", "w", "h", "score"])
+    gt = table.drop(columns="score").rename(columns={"id": "ann_id"})
+    pred = table.rename(columns={"id": "pred_id"})
+    return gt, pred
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grid_scene())
+def test_gt_equal_to_confident_predictions_yields_no_candidates(scene):
+    gt, pred = scene
+    assert len(le.find_detection_errors(gt, pred)) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(grid_scene(), st.integers(0, 10_000))
+def test_deleted_box_with_confident_prediction_is_found(scene, pick):
+    gt, pred = scene
+    k = pick % len(gt)
+    res = le.find_detection_errors(gt.drop(index=k), pred)
+    missing = res.query("error_type == 'missing'")
+    assert missing["pred_id"].tolist() == [pred.loc[k, "pred_id"]]
+    assert missing["score"].iloc[0] > 0.5
+    assert res["score"].iloc[0] == missing["score"].iloc[0]  # it leads the ranking
+
+
+@st.composite
+def random_scene(draw):
+    """Overlapping random boxes with random classes and scores, GT and predictions independent."""
+    def boxes(n):
+        return [(draw(st.integers(0, 2)), i, draw(st.integers(1, 3)),
+                 *(draw(st.integers(0, 60)) for _ in range(2)), *(draw(st.integers(1, 40)) for _ in range(2)))
+                for i in range(n)]
+    gt = pd.DataFrame(boxes(draw(st.integers(0, 25))), columns=list(le.GT_COLUMNS))
+    gt["iscrowd"] = [draw(st.booleans()) and draw(st.booleans()) for _ in range(len(gt))]
+    pred = pd.DataFrame(boxes(draw(st.integers(0, 25))), columns=list(le.PRED_COLUMNS[:-1]))
+    pred["score"] = [draw(st.floats(0, 1)) for _ in range(len(pred))]
+    return gt, pred
+
+
+def key(res):
+    return res.sort_values(["error_type", "ann_id", "pred_id", "score"]).reset_index(drop=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_scene(), st.sampled_from([2.0 ** -6, 0.5, 8.0, 1024.0]))
+def test_scaling_all_coordinates_changes_nothing(scene, factor):
+    gt, pred = scene
+    base = le.find_detection_errors(gt, pred)
+    for df in (gt, pred):
+        df[["x", "y", "w", "h"]] = df[["x", "y", "w", "h"]] * factor
+    scaled = le.find_detection_errors(gt, pred)
+    a, b = key(base), key(scaled)
+    assert a[["error_type", "ann_id", "pred_id", "other_ann_id"]].equals(b[["error_type", "ann_id", "pred_id", "other_ann_id"]])
+    np.testing.assert_allclose(a[["score", "iou", "pred_conf"]], b[["score", "iou", "pred_conf"]], atol=1e-12)
+    np.testing.assert_allclose(a[["x", "y", "w", "h"]] * factor, b[["x", "y", "w", "h"]])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_scene(), st.randoms(use_true_random=False))
+def test_row_order_changes_nothing_and_outputs_are_valid(scene, rnd):
+    gt, pred = scene
+    base = le.find_detection_errors(gt, pred)
+    assert base["score"].between(0, 1).all() and base["score"].is_monotonic_decreasing
+    assert (base["score"] >= le.Params.min_score).all()
+    crowd = set(gt.loc[gt["iscrowd"], "ann_id"])
+    assert not crowd & set(base["ann_id"].dropna())
+    assert set(base.loc[base["error_type"] == "missing", "ann_id"].isna()) <= {True}
+    shuffled = le.find_detection_errors(gt.sample(frac=1, random_state=rnd.randint(0, 99)),
+                                         pred.sample(frac=1, random_state=rnd.randint(0, 99)))
+    a, b = key(base), key(shuffled)
+    # ties between equal-scoring predictions may be broken differently; the GT-side rows must agree
+    on_gt = a["ann_id"].notna()
+    assert a[on_gt][["error_type", "ann_id"]].equals(b[b["ann_id"].notna()][["error_type", "ann_id"]])
+    np.testing.assert_allclose(a.loc[on_gt, "score"], b.loc[b["ann_id"].notna(), "score"], atol=1e-9)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda gt, pred: (gt.drop(columns="w"), pred), "lacks columns w"),
+    (lambda gt, pred: (gt.assign(w=gt["w"].where(gt.index != 2, 0)), pred), "non-positive"),
+    (lambda gt, pred: (gt, pred.assign(score=np.nan)), "missing, infinite"),
+    (lambda gt, pred: (gt, pred.assign(x="left")), "must be numeric"),
+    (lambda gt, pred: (gt.to_dict(), pred), "must be a pandas DataFrame"),
+])
+def test_bad_tables_raise_one_line_input_errors(change, message):
+    gt, pred = change(*hand_scene())
+    with pytest.raises(le.LabelErrorInputError, match=message) as info:
+        le.find_detection_errors(gt, pred)
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"min_scor": 0.1}, "Unknown parameter"),
+    ({"good_box_iou": (0.7, 0.5)}, "good_box_iou must be a pair"),
+    ({"nms_iou": 2}, "nms_iou must be a number"),
+])
+def test_bad_parameters(params, message):
+    with pytest.raises(le.LabelErrorInputError, match=message):
+        le.find_detection_errors(*hand_scene(), **params)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "analysis.label_errors", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO)
+
+
+def test_cli_contract_on_the_coco_fixture(coco_fixture, tmp_path):
+    instances = coco_fixture["instances"]
+    # delete one labelled box and shift another: both must come out on top
+    instances["annotations"] = [a for a in instances["annotations"] if a["id"] != 20]
+    next(a for a in instances["annotations"] if a["id"] == 31)["bbox"] = [38, 16, 17, 22]
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(instances))
+    out = tmp_path / "out.csv"
+    proc = run_cli("--gt", gt_path, "--pred", coco_fixture["predictions_json"], "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out)
+    assert {"error_type", "score", "image_id", "ann_id", "x", "y", "w", "h"} <= set(table.columns)
+    assert table["score"].is_monotonic_decreasing
+    top = table.iloc[:2].set_index("error_type")
+    assert top.loc["missing", "image_id"] == 2 and pd.isna(top.loc["missing", "ann_id"])
+    assert top.loc["missing", ["x", "y", "w", "h"]].tolist() == [3, 4, 21, 16]  # the predicted box (fixture: GT + 1)
+    assert top.loc["low_iou", "ann_id"] == 31 and top.loc["low_iou", ["x", "y", "w", "h"]].tolist() == [38, 16, 17, 22]
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("absent", "not found"),
+    ("swapped", "looks like a COCO results"),
+    ("broken", "not valid JSON"),
+    ("unknown_category", "category ids"),
+])
+def test_cli_bad_input_exits_non_zero_with_one_line(coco_fixture, tmp_path, case, reason):
+    gt, pred = coco_fixture["instances_json"], coco_fixture["predictions_json"]
+    if case == "absent":
+        gt = tmp_path / "nope.json"
+    elif case == "swapped":
+        gt, pred = pred, gt
+    elif case == "broken":
+        pred = tmp_path / "broken.json"
+        pred.write_text("[{")
+    else:
+        pred = tmp_path / "p.json"
+        pred.write_text(json.dumps([{**coco_fixture["predictions"][0], "category_id": 99}]))
+    proc = run_cli("--gt", gt, "--pred", pred, "--out", tmp_path / "out.csv")
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predictions_past_the_image_edge_are_clipped(coco_fixture):
+    preds = [{**coco_fixture["predictions"][0], "bbox": [50, 30, 40, 40]},  # image is 64 x 48
+             {**coco_fixture["predictions"][0], "bbox": [70, 10, 5, 5]}]  # entirely outside
+    with pytest.raises(InputError, match="outside the image"):
+        le.coco_to_frames(coco_fixture["instances"], preds)
+    _, pred = le.coco_to_frames(coco_fixture["instances"], preds, skip_invalid=True)
+    assert pred[["x", "y", "w", "h"]].values.tolist() == [[50, 30, 14, 18]]
+
+
+def test_cli_unwritable_output(coco_fixture, tmp_path):
+    proc = run_cli("--gt", coco_fixture["instances_json"], "--pred", coco_fixture["predictions_json"],
+                   "--out", tmp_path / "no_dir" / "out.csv")
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- real COCO annotations
+
+
+@pytest.fixture
+def coco100():
+    if not (SHARED_COCO / "instances_val2014_100.json").is_file():
+        pytest.skip(f"shared COCO fixture not found at {SHARED_COCO} (the ../shared checkout is optional)")
+    return SHARED_COCO
+
+
+def test_real_coco_annotations_no_alarms_on_crowd_boxes(coco100, tmp_path):
+    instances = json.loads((coco100 / "instances_val2014_100.json").read_text())
+    results = json.loads((coco100 / "detections_jittered_gt_random_scores.json").read_text())
+    gt, pred = le.coco_to_frames(instances, results)
+    crowd = gt[gt["iscrowd"]]
+    assert len(crowd) == 9
+    # the fixture's detections are jittered copies of GT boxes; add confident ones on every crowd region
+    on_crowd = crowd.assign(pred_id=np.arange(len(crowd)) + len(pred), score=0.99)[list(le.PRED_COLUMNS)]
+    res = le.find_detection_errors(gt, pd.concat([pred, on_crowd], ignore_index=True))
+    assert res["error_type"].nunique() >= 3
+    assert not set(crowd["ann_id"]) & set(res["ann_id"].dropna())
+    assert not set(on_crowd["pred_id"]) & set(res["pred_id"].dropna())
+    # the CLI reads the files as they are
+    out = tmp_path / "out.csv"
+    proc = run_cli("--gt", coco100 / "instances_val2014_100.json",
+                   "--pred", coco100 / "detections_jittered_gt_random_scores.json", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out)
+    assert not set(crowd["ann_id"]) & set(table["ann_id"].dropna().astype(int))
+    assert table["image_id"].isin(gt["image_id"]).all()
