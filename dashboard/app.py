@@ -20,6 +20,10 @@ pages = {
     "Label quality": [
         st.Page("views/label_errors.py", title="Label errors", icon=":material/report:"),
     ],
+    "Planning": [
+        st.Page("views/learning_curves.py", title="Learning curves", icon=":material/show_chart:"),
+        st.Page("views/budget.py", title="Budget planner", icon=":material/payments:"),
+    ],
 }
 page = st.navigation(pages)
 common.sidebar()

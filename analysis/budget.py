@@ -1,0 +1,468 @@
+"""Budget planner: cost and calendar time to reach a metric target, four ways.
+
+The question: "we need N more labels to reach the target (from the learning
+curve); is it cheaper and faster to label more, label with pre-labelling, use
+active learning, or let an ML engineer try a new approach?" Every input is an
+explicit assumption (:class:`Assumptions`, :class:`EngineerPlan`) with a unit,
+a default and a ``source`` note saying where the default comes from; the
+learning curve supplies the labels needed when it can.
+
+Options (:func:`compare`):
+
+``random``      label ``N`` more items at random: labeller time only.
+``prelabel``    the current model pre-labels; accepted pre-labels are corrected
+                ``prelabel_speedup`` times faster, rejected ones are labelled
+                from scratch; plus engineer hours to set it up.
+``active``      active learning picks the items: ``N * (1 - al_savings)``
+                labels, plus engineer hours to set it up.
+``engineer``    the engineer's plan: ``plan_weeks`` of engineer time; with
+                probability ``p_success`` it reaches the target after
+                ``labels_after`` more labels, otherwise the team falls back to
+                ``random`` labelling afterwards. Cost and time are expectations
+                over both cases; the failure case is reported too.
+
+Units: money in the currency of the hourly rates, time in hours (effort)
+and calendar weeks (elapsed). Pure functions, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import InputError
+from analysis.paths import data_home
+
+TASKS = ("class", "box", "polygon", "mask")
+OPTIONS = {
+    "random": "Label more (random)",
+    "prelabel": "Label more with pre-labelling",
+    "active": "Active learning",
+    "engineer": "Engineer's plan",
+}
+
+
+class BudgetError(InputError):
+    """An assumption or scenario is invalid; the message says which and why."""
+
+
+def _f(default, unit, source, low, high, label):
+    """A numeric assumption: default, unit, where the default comes from, sensitivity range, label."""
+    return field(default=default, metadata={"unit": unit, "source": source, "low": low, "high": high,
+                                            "label": label})
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """Cost-model assumptions; each field's metadata holds its unit, source note and sensitivity range."""
+
+    labeller_rate: float = _f(
+        20.0, "per hour", "Assumption: managed annotation workforces quote roughly 6-30 per hour "
+        "depending on region; replace with your vendor's or team's rate.", 10.0, 40.0, "Labeller hourly rate")
+    engineer_ratio: float = _f(
+        12.0, "x labeller rate", "Issue brief: an ML engineer's hour costs 10-15x a labeller's hour.",
+        10.0, 15.0, "ML-engineer rate / labeller rate")
+    task: str = field(default="box", metadata={"unit": "", "source": "Choose the annotation type.",
+                                                "label": "Task type"})
+    sec_class: float = _f(
+        3.0, "s per label", "Image-level class tags take 1-5 s in crowd set-ups (ImageNet-style verification).",
+        1.0, 6.0, "Seconds per class label")
+    sec_box: float = _f(
+        7.0, "s per label", "Papadopoulos et al. 2017 (extreme clicking): 7 s per box; classic "
+        "draw-and-verify took ~35 s.", 5.0, 35.0, "Seconds per box")
+    sec_polygon: float = _f(
+        79.0, "s per label", "Lin et al. 2014 (COCO): about 79 s per object polygon.", 40.0, 120.0,
+        "Seconds per polygon")
+    sec_mask: float = _f(
+        100.0, "s per label", "Assumption: brush masks take polygon time or more; Cityscapes fine "
+        "labelling took ~1.5 h per full image.", 60.0, 200.0, "Seconds per mask")
+    labels_per_item: float = _f(
+        1.0, "labels per item", "1 for classification; for detection/segmentation use your data's "
+        "objects per image (see Dataset overview).", 1.0, 1.0, "Labels per item")
+    qa_overhead: float = _f(
+        0.25, "fraction of labelling time", "Assumption: review/QA adds 15-35% of labelling time in "
+        "typical two-stage workflows.", 0.1, 0.5, "Review / QA overhead")
+    prelabel_speedup: float = _f(
+        3.0, "x faster per accepted pre-label", "Correcting a good pre-label is several times faster "
+        "than drawing (up to ~10x when the model is decent); measure on a pilot batch.", 1.5, 10.0,
+        "Pre-labelling speed-up")
+    prelabel_acceptance: float = _f(
+        0.7, "fraction of items", "Assumption: share of pre-labels that need only a quick fix; "
+        "rises with model quality.", 0.4, 0.9, "Pre-label acceptance rate")
+    prelabel_setup_hours: float = _f(
+        16.0, "engineer hours", "Assumption: export predictions into the labelling tool and check them.",
+        8.0, 40.0, "Pre-labelling set-up")
+    al_savings: float = _f(
+        0.3, "fraction of labels saved", "An assumption until measured: published savings range 0-60% "
+        "and shrink against strong random baselines (Munjal et al. 2022).", 0.0, 0.6,
+        "Active-learning label savings")
+    al_setup_hours: float = _f(
+        40.0, "engineer hours", "Assumption: selection loop, retraining between rounds, tooling.",
+        20.0, 80.0, "Active-learning set-up")
+    labellers: float = _f(
+        5.0, "people", "Assumption: labellers working in parallel.", 2.0, 10.0, "Labellers")
+    engineers: float = _f(
+        1.0, "people", "Engineers on the plan (and on set-up work).", 1.0, 1.0, "Engineers")
+    hours_per_week: float = _f(
+        35.0, "h per person-week", "Assumption: productive hours per person per week.", 30.0, 40.0,
+        "Hours per week")
+
+    @property
+    def engineer_rate(self) -> float:
+        """Engineer cost per hour (labeller rate x ratio)."""
+        return self.labeller_rate * self.engineer_ratio
+
+    @property
+    def seconds_per_label(self) -> float:
+        return getattr(self, f"sec_{self.task}")
+
+
+@dataclass(frozen=True)
+class EngineerPlan:
+    """The engineer's proposal: effort, chance it works, metric and labels after it."""
+
+    weeks: float = _f(2.0, "engineer weeks", "The engineer's own estimate (often optimistic).", 1.0, 6.0,
+                      "Plan length")
+    p_success: float = _f(0.5, "probability", "Assumption: chance the plan reaches its expected metric; "
+                          "new methods often underdeliver, so discount the author's confidence.", 0.2, 0.9,
+                          "Probability it works")
+    metric_after: float = _f(0.85, "metric", "The engineer's expected metric if it works.", 0.0, 1.0,
+                             "Expected metric after it")
+    labels_after: float = _f(0.0, "labels", "Labels the plan still needs if it works.", 0.0, 5000.0,
+                             "Labels it still needs")
+
+
+def _check(obj):
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if f.name == "task":
+            if v not in TASKS:
+                raise BudgetError(f"task must be one of {', '.join(TASKS)}, got {v!r}")
+            continue
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise BudgetError(f"{f.metadata['label']} must be a finite number >= 0, got {v!r}")
+    for name in ("p_success", "prelabel_acceptance", "al_savings"):
+        if hasattr(obj, name) and getattr(obj, name) > 1:
+            raise BudgetError(f"{name.replace('_', ' ')} is a fraction and must be at most 1")
+    if isinstance(obj, Assumptions):
+        if obj.prelabel_speedup < 1:
+            raise BudgetError("pre-labelling speed-up must be at least 1 (1 = no faster)")
+        if obj.labellers <= 0 or obj.engineers <= 0 or obj.hours_per_week <= 0:
+            raise BudgetError("labellers, engineers and hours per week must be positive")
+
+
+def labelling_hours(n_items: float, a: Assumptions, speed_factor: float = 1.0) -> float:
+    """Labeller hours for ``n_items``: items x labels per item x seconds per label x (1 + QA) / speed."""
+    return n_items * a.labels_per_item * a.seconds_per_label * (1 + a.qa_overhead) / 3600.0 / speed_factor
+
+
+def prelabel_speed_factor(a: Assumptions) -> float:
+    """Overall speed-up of pre-labelling: accepted items are ``speedup`` x faster, rejected ones are not."""
+    return 1.0 / (a.prelabel_acceptance / a.prelabel_speedup + (1 - a.prelabel_acceptance))
+
+
+def _row(option, labels, lab_h, eng_h, a: Assumptions, extra_weeks=0.0, note=""):
+    cost = lab_h * a.labeller_rate + eng_h * a.engineer_rate
+    weeks = lab_h / (a.labellers * a.hours_per_week) + eng_h / (a.engineers * a.hours_per_week) + extra_weeks
+    return {"option": option, "name": OPTIONS[option], "labels": labels, "labeller_hours": lab_h,
+            "engineer_hours": eng_h, "cost": cost, "weeks": weeks, "note": note}
+
+
+def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
+            target: float | None = None) -> pd.DataFrame:
+    """Cost and calendar time to reach the target for each option.
+
+    Inputs: ``labels_needed`` more items to label at random to reach the
+    target (``inf`` when the learning curve's ceiling is below it), the
+    assumptions, the engineer's plan, and the ``target`` metric (to check
+    whether the plan's expected metric reaches it).
+
+    Output: one row per option (index = option key) with ``labels``,
+    ``labeller_hours``, ``engineer_hours``, ``cost`` (money), ``weeks``
+    (calendar, set-up then labelling, sequential), ``note``; the engineer
+    row also has ``cost_if_fails`` and ``weeks_if_fails``. Unreachable
+    options have ``inf`` cost and weeks.
+    """
+    _check(a)
+    _check(plan)
+    if not (labels_needed >= 0):
+        raise BudgetError(f"labels needed must be >= 0 (or inf), got {labels_needed!r}")
+    rows = [
+        _row("random", labels_needed, labelling_hours(labels_needed, a), 0.0, a),
+        _row("prelabel", labels_needed, labelling_hours(labels_needed, a, prelabel_speed_factor(a)),
+             a.prelabel_setup_hours, a, note=f"{prelabel_speed_factor(a):.2f}x faster labelling overall"),
+        _row("active", labels_needed * (1 - a.al_savings),
+             labelling_hours(labels_needed * (1 - a.al_savings), a), a.al_setup_hours, a,
+             note=f"{a.al_savings:.0%} fewer labels (assumed)"),
+    ]
+    for r in rows:
+        r["p_reach"] = float(math.isfinite(labels_needed))
+    plan_hours = plan.weeks * a.hours_per_week * a.engineers
+    works = plan.p_success if target is None or plan.metric_after >= target else 0.0
+    success = _row("engineer", plan.labels_after, labelling_hours(plan.labels_after, a), plan_hours, a)
+    failure = _row("engineer", labels_needed, labelling_hours(labels_needed, a), plan_hours, a)
+    keys = ("labels", "labeller_hours", "engineer_hours", "cost", "weeks")
+    if works == 1:
+        eng, note = {k: success[k] for k in keys}, "assumed certain to work"
+    elif math.isinf(labels_needed) and works > 0:
+        # no fallback reaches the target: report the attempt itself and its chance
+        eng = {k: success[k] for k in keys}
+        note = (f"the only route to the target, with probability {works:.0%}: more labels of this kind "
+                "do not get there; cost and time are those of the attempt")
+    else:
+        eng = {k: works * success[k] + (1 - works) * failure[k] for k in keys}
+        note = (f"expected over success ({works:.0%}) and failure, which falls back to random labelling"
+                if works > 0 else "the plan's expected metric is below the target: it only delays the fallback")
+    rows.append({"option": "engineer", "name": OPTIONS["engineer"], **eng, "note": note,
+                 "p_reach": works + (1 - works) * float(math.isfinite(labels_needed)),
+                 "cost_if_fails": failure["cost"], "weeks_if_fails": failure["weeks"],
+                 "cost_if_works": success["cost"], "weeks_if_works": success["weeks"]})
+    return pd.DataFrame(rows).set_index("option")
+
+
+def cheapest(table: pd.DataFrame, by: str = "cost") -> str:
+    """The option with the lowest ``by`` (``cost`` or ``weeks``)."""
+    return str(table[by].idxmin())
+
+
+def break_even_labels(a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
+                      target: float | None = None, option: str = "random") -> float:
+    """Labels needed at which ``option`` and the engineer's plan cost the same (``inf``: never).
+
+    Both costs are linear in the labels needed ``N``: ``option`` costs
+    ``s_o + k_o N`` and the plan ``s_e + k_e N`` (its failure branch labels
+    ``N``), so the break-even is ``(s_e - s_o) / (k_o - k_e)``.
+    """
+    c0, c1 = compare(0.0, a, plan, target)["cost"], compare(1.0, a, plan, target)["cost"]
+    k_o, k_e = c1[option] - c0[option], c1["engineer"] - c0["engineer"]
+    if k_o <= k_e:
+        return math.inf
+    return max((c0["engineer"] - c0[option]) / (k_o - k_e), 0.0)
+
+
+def sensitivity(labels_needed: float, a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
+                target: float | None = None) -> pd.DataFrame:
+    """One-at-a-time sensitivity of the decision: each assumption at its low and high value.
+
+    Output: one row per numeric assumption with its ``low``/``high`` values,
+    the cost difference ``best labelling option - engineer plan`` at the
+    base, low and high values (negative: labelling is cheaper), the cheapest
+    option at low and high, and ``flips`` (the cheapest option changes within
+    the range). Sorted by the width of the swing, widest first.
+    """
+    base_table = compare(labels_needed, a, plan, target)
+    base = cheapest(base_table)
+
+    def margin(t):
+        with np.errstate(invalid="ignore"):  # inf - inf: no option reaches the target
+            return t.loc[["random", "prelabel", "active"], "cost"].min() - t.loc["engineer", "cost"]
+
+    rows = []
+    for obj, key in ((a, "a"), (plan, "plan")):
+        for f in fields(obj):
+            lo, hi = f.metadata.get("low"), f.metadata.get("high")
+            if lo is None or lo == hi or (key == "a" and f.name.startswith("sec_") and f.name != f"sec_{a.task}"):
+                continue
+            out = {"assumption": f.metadata["label"], "field": f.name, "unit": f.metadata["unit"],
+                   "value": getattr(obj, f.name), "low": lo, "high": hi}
+            for end, v in (("low", lo), ("high", hi)):
+                aa, pp = (replace(a, **{f.name: v}), plan) if key == "a" else (a, replace(plan, **{f.name: v}))
+                t = compare(labels_needed, aa, pp, target)
+                out[f"margin_{end}"], out[f"cheapest_{end}"] = margin(t), cheapest(t)
+            out["flips"] = out["cheapest_low"] != base or out["cheapest_high"] != base
+            rows.append(out)
+    df = pd.DataFrame(rows)
+    df["margin_base"] = margin(base_table)
+    swing = (df["margin_high"] - df["margin_low"]).abs()
+    return df.assign(swing=swing).sort_values("swing", ascending=False, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a plan depends on: assumptions, the engineer's plan and the learning-curve numbers.
+
+    ``labels_needed`` (more items to label at random), its 80% interval
+    ``labels_low``/``labels_high``, and ``labels_source``: ``"measured"``
+    (from a learning-curve fit) or ``"assumed"`` (typed in).
+    """
+
+    name: str = "scenario"
+    target: float = 0.85
+    current_labels: float = 1000.0
+    current_metric: float = 0.70
+    labels_needed: float = 5000.0
+    labels_low: float = 5000.0
+    labels_high: float = 5000.0
+    labels_source: str = "assumed"
+    assumptions: Assumptions = Assumptions()
+    plan: EngineerPlan = EngineerPlan()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return json.loads(json.dumps(d, default=str).replace("Infinity", "null"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Scenario":
+        """Build from :meth:`to_dict` output; unknown keys are rejected with a message."""
+        if not isinstance(d, dict):
+            raise BudgetError("a scenario must be a JSON object")
+        d = dict(d)
+        try:
+            a = Assumptions(**d.pop("assumptions", {}))
+            p = EngineerPlan(**d.pop("plan", {}))
+            for k in ("labels_needed", "labels_low", "labels_high"):
+                if k in d and d[k] is None:
+                    d[k] = math.inf
+            s = cls(**d, assumptions=a, plan=p)
+        except TypeError as e:
+            raise BudgetError(f"not a scenario: {e}") from None
+        _check(s.assumptions)
+        _check(s.plan)
+        return s
+
+    def to_query(self) -> dict:
+        """Flat ``{key: str}`` for URL query parameters (only values that differ from the defaults)."""
+        default = Scenario()
+        q = {k: v for k, v in _flat(self).items() if _flat(default).get(k) != v}
+        return {k: ("inf" if isinstance(v, float) and math.isinf(v) else str(v)) for k, v in q.items()}
+
+    @classmethod
+    def from_query(cls, q) -> "Scenario":
+        """Inverse of :meth:`to_query`; values are parsed by each field's type."""
+        base = _flat(cls())
+        flat = dict(base)
+        for k, v in dict(q).items():
+            if k not in base:
+                continue
+            if isinstance(base[k], str):
+                flat[k] = str(v)
+            else:
+                try:
+                    flat[k] = float(v)
+                except (TypeError, ValueError):
+                    raise BudgetError(f"query parameter {k}={v!r} is not a number") from None
+        nested = {"assumptions": {}, "plan": {}}
+        for k, v in flat.items():
+            group, _, name = k.partition(".")
+            if name:
+                nested[group][name] = v
+            else:
+                nested[k] = v
+        return cls.from_dict(nested)
+
+
+def _flat(s: Scenario) -> dict:
+    out = {}
+    for f in fields(s):
+        v = getattr(s, f.name)
+        if f.name in ("assumptions", "plan"):
+            out.update({f"{f.name}.{g.name}": getattr(v, g.name) for g in fields(v)})
+        else:
+            out[f.name] = v
+    return out
+
+
+def scenarios_dir() -> Path:
+    path = data_home() / "scenarios"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")
+    if not slug:
+        raise BudgetError("a scenario needs a name with letters or digits")
+    return slug
+
+
+def save_scenario(s: Scenario) -> Path:
+    """Write ``s`` as JSON to ``data_home()/scenarios/<name>.json``; returns the path."""
+    path = scenarios_dir() / f"{_slug(s.name)}.json"
+    path.write_text(json.dumps(s.to_dict(), indent=2))
+    return path
+
+
+def list_scenarios() -> list[str]:
+    return sorted(p.stem for p in scenarios_dir().glob("*.json"))
+
+
+def load_scenario(name_or_path) -> Scenario:
+    """Read a saved scenario by name (or a JSON file path)."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = scenarios_dir() / f"{_slug(str(name_or_path))}.json"
+    try:
+        return Scenario.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise BudgetError(f"no saved scenario {str(name_or_path)!r}") from None
+    except json.JSONDecodeError as e:
+        raise BudgetError(f"{path.name} is not valid JSON: {e}") from None
+
+
+# --------------------------------------------------------------------------- one-page report
+
+
+def _money(v: float) -> str:
+    """A count or amount for the report, rounded; ``inf`` reads as "not reachable"."""
+    return "not reachable" if not math.isfinite(v) else f"{v:,.0f}"
+
+
+def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) -> str:
+    """A static horizontal bar chart (inline SVG: the report must work offline)."""
+    vals = table[col].replace(np.inf, np.nan)
+    top = float(vals.max()) if vals.notna().any() and vals.max() > 0 else 1.0
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{bar_h * len(table) + 30}" '
+             f'font-family="sans-serif" font-size="12"><text x="0" y="14" font-weight="bold">'
+             f'{html.escape(title)}</text>']
+    for i, (key, v) in enumerate(vals.items()):
+        y = 24 + i * bar_h
+        w = 0 if np.isnan(v) else (width - 230) * v / top
+        label = "not reachable" if np.isnan(v) else (f"{v:,.0f}" if col == "cost" else f"{v:.1f}")
+        parts.append(f'<text x="0" y="{y + 14}">{html.escape(OPTIONS[key])}</text>'
+                     f'<rect x="170" y="{y + 3}" width="{w:.1f}" height="{bar_h - 8}" fill="#0072B2"/>'
+                     f'<text x="{175 + w:.1f}" y="{y + 14}">{label}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def html_report(s: Scenario) -> str:
+    """A self-contained one-page HTML report (tables and inline SVG charts, no scripts)."""
+    table = compare(s.labels_needed, s.assumptions, s.plan, s.target)
+    sens = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
+    best, fastest = cheapest(table), cheapest(table, "weeks")
+    rows = "".join(
+        f"<tr><td>{html.escape(r['name'])}</td><td>{_money(r['labels'])}</td><td>{r['labeller_hours']:,.0f}</td>"
+        f"<td>{r['engineer_hours']:,.0f}</td><td>{_money(r['cost'])}</td><td>{r['weeks']:.1f}</td>"
+        f"<td>{html.escape(r['note'])}</td></tr>" for _, r in table.iterrows())
+    a_rows = "".join(
+        f"<tr><td>{html.escape(f.metadata['label'])}</td><td>{getattr(obj, f.name)}</td>"
+        f"<td>{html.escape(f.metadata['unit'])}</td><td>{html.escape(f.metadata['source'])}</td></tr>"
+        for obj in (s.assumptions, s.plan) for f in fields(obj))
+    s_rows = "".join(
+        f"<tr><td>{html.escape(r['assumption'])}</td><td>{r['low']:g} .. {r['high']:g}</td>"
+        f"<td>{OPTIONS[r['cheapest_low']]} / {OPTIONS[r['cheapest_high']]}</td>"
+        f"<td>{'yes' if r['flips'] else 'no'}</td></tr>" for _, r in sens.head(8).iterrows())
+    lab = (f"{_money(s.labels_needed)} more labels (80% interval {_money(s.labels_low)} to "
+           f"{_money(s.labels_high)}), {s.labels_source}")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(s.name)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:1em auto}}td,th{{border-bottom:1px solid #ddd;
+padding:2px 6px;text-align:left;font-size:13px}}table{{border-collapse:collapse;margin-bottom:1em}}</style></head>
+<body><h1>Budget plan: {html.escape(s.name)}</h1>
+<p>Target metric {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels. Learning curve: {lab}.</p>
+<p><b>Cheapest: {OPTIONS[best]}. Fastest: {OPTIONS[fastest]}.</b></p>
+<table><tr><th>Option</th><th>Labels</th><th>Labeller h</th><th>Engineer h</th><th>Cost</th><th>Weeks</th>
+<th>Note</th></tr>{rows}</table>
+{_svg_bars(table, 'cost', 'Cost')} {_svg_bars(table, 'weeks', 'Calendar weeks')}
+<h2>What flips the decision</h2><table><tr><th>Assumption</th><th>Range</th><th>Cheapest at low / high</th>
+<th>Flips</th></tr>{s_rows}</table>
+<h2>Assumptions</h2><table><tr><th>Input</th><th>Value</th><th>Unit</th><th>Source of the default</th></tr>
+{a_rows}</table></body></html>"""

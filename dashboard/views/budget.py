@@ -1,0 +1,239 @@
+"""Budget planner: cost and calendar time to the target for four options, with break-even and sensitivity."""
+
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also runs standalone (AppTest.from_file)
+
+import json  # noqa: E402
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from analysis import budget as bd  # noqa: E402
+from analysis import learning_curves as lc  # noqa: E402
+from analysis.errors import InputError  # noqa: E402
+
+COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "engineer": "#CC79A7"}
+SCALARS = ("name", "target", "current_labels", "current_metric", "labels_needed", "labels_low", "labels_high")
+
+
+def _key(group: str, name: str) -> str:
+    return f"bp_{group}_{name}"
+
+
+def _set_state(s: bd.Scenario) -> None:
+    """Put a scenario into the widgets' session state (before the widgets are drawn)."""
+    for name in SCALARS:
+        v = getattr(s, name)
+        st.session_state[_key("s", name)] = v if not (isinstance(v, float) and math.isinf(v)) else 0.0
+    st.session_state["bp_unreachable"] = math.isinf(s.labels_needed)
+    for group, obj in (("a", s.assumptions), ("p", s.plan)):
+        for f in fields(obj):
+            st.session_state[_key(group, f.name)] = getattr(obj, f.name)
+
+
+def _load():
+    """Load the chosen saved scenario into the widgets (a callback: runs before they are drawn)."""
+    try:
+        _set_state(bd.load_scenario(st.session_state["bp_saved"]))
+        st.session_state["bp_use_curve"] = False
+    except InputError as e:
+        st.session_state["bp_load_error"] = str(e)
+
+
+def _curve_result() -> dict | None:
+    return st.session_state.get("lc_result") or lc.load_latest()
+
+
+def _from_curve(result: dict, base: bd.Scenario) -> bd.Scenario:
+    """Labels needed (more than now) and the target from a learning-curve answer."""
+    lt = result.get("labels_to_target")
+    now = float(result["current_labels"])
+
+    def more(v):
+        return math.inf if v is None else max(float(v) - now, 0.0)
+
+    est, lo, hi = (more(lt["estimate"]), more(lt["low"]), more(lt["high"])) if lt else (math.inf,) * 3
+    return replace(base, target=float(result["target"]), current_labels=now,
+                   current_metric=float(result["current_metric"]), labels_needed=est, labels_low=lo,
+                   labels_high=hi, labels_source="measured")
+
+
+def _number(group, f, container):
+    m = f.metadata
+    integer = m["unit"] in ("people",)
+    return container.number_input(f"{m['label']} ({m['unit']})", min_value=0.0, step=1.0 if integer else None,
+                                  key=_key(group, f.name), help=f"Default source: {m['source']}")
+
+
+def _widgets(curve) -> bd.Scenario:
+    st.subheader("Where we are and what we need")
+    use_curve = False
+    if curve:
+        use_curve = st.toggle(f"Use the learning-curve answer ({curve.get('model')} on {curve.get('source')})",
+                              value=True, key="bp_use_curve")
+    if use_curve:  # show the curve's numbers in the (disabled) fields below
+        measured = _from_curve(curve, bd.Scenario())
+        for name in SCALARS[1:]:
+            v = getattr(measured, name)
+            st.session_state[_key("s", name)] = v if math.isfinite(v) else 0.0
+        st.session_state["bp_unreachable"] = math.isinf(measured.labels_needed)
+    c = st.columns(3)
+    c[0].number_input("Target metric", key=_key("s", "target"), format="%.3f", disabled=use_curve)
+    c[1].number_input("Current metric", key=_key("s", "current_metric"), format="%.3f", disabled=use_curve)
+    c[2].number_input("Labels so far (items)", min_value=0.0, key=_key("s", "current_labels"), disabled=use_curve)
+    c = st.columns(4)
+    c[0].number_input("More labels needed (items)", min_value=0.0, key=_key("s", "labels_needed"),
+                      disabled=use_curve, help="Random labelling; the learning curve's estimate when used.")
+    c[1].number_input("80% low", min_value=0.0, key=_key("s", "labels_low"), disabled=use_curve)
+    c[2].number_input("80% high", min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve)
+    c[3].checkbox("Not reachable by labelling", key="bp_unreachable", disabled=use_curve,
+                  help="The curve's ceiling is below the target.")
+
+    st.subheader("Assumptions")
+    st.caption("Every default below is an assumption with its source in the (?) help; edit them to your numbers.")
+    a_fields = [f for f in fields(bd.Assumptions)]
+    cols = st.columns(3)
+    cols[0].selectbox("Task type", bd.TASKS, key=_key("a", "task"), help=bd.Assumptions.__dataclass_fields__[
+        "task"].metadata["source"])
+    for i, f in enumerate(f for f in a_fields if f.name != "task"):
+        _number("a", f, cols[(i + 1) % 3])
+    st.subheader("The engineer's plan")
+    cols = st.columns(4)
+    for i, f in enumerate(fields(bd.EngineerPlan)):
+        _number("p", f, cols[i])
+
+    ss = st.session_state
+    a = bd.Assumptions(**{f.name: ss[_key("a", f.name)] for f in a_fields})
+    p = bd.EngineerPlan(**{f.name: ss[_key("p", f.name)] for f in fields(bd.EngineerPlan)})
+    s = bd.Scenario(**{n: ss[_key("s", n)] for n in SCALARS}, assumptions=a, plan=p, labels_source="assumed")
+    if ss["bp_unreachable"]:
+        s = replace(s, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf)
+    if use_curve:
+        s = _from_curve(curve, s)
+    return s
+
+
+def _break_even_chart(s: bd.Scenario, table: pd.DataFrame):
+    finite = [v for v in (s.labels_needed, s.labels_high) if math.isfinite(v)]
+    be = bd.break_even_labels(s.assumptions, s.plan, s.target)
+    right = max(finite + ([be * 1.5] if math.isfinite(be) and be < 1e8 else []) + [1000.0]) * 1.2
+    grid = np.linspace(0, right, 60)
+    costs = pd.DataFrame([bd.compare(n, s.assumptions, s.plan, s.target)["cost"] for n in grid], index=grid)
+    fig = go.Figure()
+    for opt in costs.columns:
+        fig.add_trace(go.Scatter(x=grid, y=costs[opt], name=bd.OPTIONS[opt], line=dict(color=COLORS[opt])))
+    if math.isfinite(s.labels_needed):
+        fig.add_vrect(x0=s.labels_low, x1=min(s.labels_high, right), fillcolor="#999", opacity=0.15, line_width=0)
+        fig.add_vline(x=s.labels_needed, line=dict(dash="dot"), annotation_text=f"needed ({s.labels_source})")
+    if math.isfinite(be) and be <= right:
+        fig.add_vline(x=be, line=dict(color=COLORS["engineer"], dash="dash"), annotation_text="break-even",
+                      annotation_position="bottom right")
+    fig.update_layout(title="Break-even: cost vs labels needed (the engineer's plan falls back to labelling "
+                            "if it fails)", xaxis_title="more labels needed (items)", yaxis_title="cost",
+                      height=420)
+    return fig, be
+
+
+def _sensitivity_chart(sens: pd.DataFrame):
+    sens = sens.replace([np.inf, -np.inf], np.nan).dropna(subset=["margin_low", "margin_high"]).head(10)[::-1]
+    fig = go.Figure()
+    base = float(sens["margin_base"].iloc[0]) if len(sens) else 0.0
+    for end, color in (("low", "#56B4E9"), ("high", "#D55E00")):
+        fig.add_trace(go.Bar(y=sens["assumption"], x=sens[f"margin_{end}"] - base, base=base, orientation="h",
+                             name=f"at the {end} end", marker_color=color,
+                             customdata=sens[[end, "unit"]].to_numpy(),
+                             hovertemplate="%{y} = %{customdata[0]} %{customdata[1]}<br>margin %{x:,.0f}"))
+    fig.add_vline(x=0, line=dict(color="black"))
+    fig.update_layout(barmode="overlay", height=420, title="Sensitivity: cost of the best labelling option minus "
+                      "the engineer's plan (below 0: labelling is cheaper)", xaxis_title="cost difference")
+    return fig
+
+
+st.title("Budget planner")
+st.caption("Cost and calendar time to reach the target: label more, label with pre-labelling, active learning, "
+           "or the engineer's plan. Costs are in the currency of the hourly rates.")
+
+curve = _curve_result()
+if "bp_ready" not in st.session_state:
+    try:
+        start = bd.Scenario.from_query(st.query_params.to_dict()) if st.query_params else bd.Scenario()
+    except InputError as e:
+        st.error(f"The shared link's scenario is invalid ({e}); using the defaults.")
+        start = bd.Scenario()
+    if curve and not st.query_params:
+        start = _from_curve(curve, start)
+    _set_state(start)
+    st.session_state["bp_ready"] = True
+    if st.query_params:
+        st.session_state["bp_use_curve"] = False  # a shared link carries its own numbers
+
+try:
+    s = _widgets(curve)
+    table = bd.compare(s.labels_needed, s.assumptions, s.plan, s.target)
+    sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
+except InputError as e:
+    st.error(str(e))
+    st.stop()
+
+st.subheader("Options side by side")
+needed = "not reachable by labelling" if math.isinf(s.labels_needed) else f"{s.labels_needed:,.0f}"
+st.caption(f"Labels needed: {needed} "
+           f"({'measured: learning-curve fit' if s.labels_source == 'measured' else 'assumed: typed in'}); "
+           "everything else: the assumptions above.")
+cols = st.columns(4)
+for col, (opt, r) in zip(cols, table.iterrows()):
+    col.markdown(f"**{r['name']}**")
+    col.metric("Cost", "not reachable" if math.isinf(r["cost"]) else f"{r['cost']:,.0f}")
+    col.metric("Calendar weeks", "not reachable" if math.isinf(r["weeks"]) else f"{r['weeks']:.1f}")
+    col.caption(f"{r['labels']:,.0f} labels; {r['labeller_hours']:,.0f} labeller h, {r['engineer_hours']:,.0f} "
+                f"engineer h; reaches the target with probability {r['p_reach']:.0%}. {r['note']}"
+                if math.isfinite(r["labels"]) else r["note"])
+best, fastest = bd.cheapest(table), bd.cheapest(table, "weeks")
+if math.isinf(table.loc[best, "cost"]):
+    st.error("No option reaches the target with these numbers.")
+else:
+    st.success(f"Cheapest: **{bd.OPTIONS[best]}**; fastest: **{bd.OPTIONS[fastest]}**.")
+eng = table.loc["engineer"]
+st.caption(f"Engineer's plan if it works: {eng['cost_if_works']:,.0f} in {eng['weeks_if_works']:.1f} weeks; if it "
+           f"fails: {eng['cost_if_fails']:,.0f} in {eng['weeks_if_fails']:.1f} weeks (fallback included).")
+
+c1, c2 = st.columns(2)
+fig, be = _break_even_chart(s, table)
+c1.plotly_chart(fig, width="stretch")
+c1.caption("Break-even vs random labelling: " + (f"{be:,.0f} labels" if math.isfinite(be) else "never (the plan "
+           "costs more at any number of labels)"))
+c2.plotly_chart(_sensitivity_chart(sens), width="stretch")
+flips = sens[sens["flips"]]
+c2.caption("Flips the decision within its range: " + (", ".join(flips["assumption"]) if len(flips) else "nothing"))
+
+st.subheader("Scenarios")
+c1, c2, c3 = st.columns(3)
+name = c1.text_input("Scenario name", key=_key("s", "name"))
+if c1.button("Save scenario", key="bp_save", icon=":material/save:"):
+    try:
+        path = bd.save_scenario(replace(s, name=name))
+        st.toast(f"Saved {path.name}")
+    except InputError as e:
+        st.error(str(e))
+saved = bd.list_scenarios()
+choice = c2.selectbox("Saved scenarios", saved, key="bp_saved", index=None, placeholder="none saved yet"
+                      if not saved else "pick one")
+c2.button("Load", key="bp_load", disabled=choice is None, on_click=_load)
+if st.session_state.get("bp_load_error"):
+    c2.error(st.session_state.pop("bp_load_error"))
+c3.download_button("Export JSON", json.dumps(s.to_dict(), indent=2), f"{name or 'scenario'}.json",
+                   "application/json", key="bp_json")
+c3.download_button("Export one-page report (HTML)", bd.html_report(s), f"{name or 'scenario'}.html", "text/html",
+                   key="bp_html")
+if st.button("Put this scenario in the page URL (to share)", key="bp_share", icon=":material/link:"):
+    st.query_params.from_dict(s.to_query())
+    st.session_state["bp_share_url"] = "?" + urlencode(s.to_query())
+if st.session_state.get("bp_share_url"):
+    st.caption(f"Share this page's address; its query part is `{st.session_state['bp_share_url']}`.")

@@ -1,0 +1,163 @@
+"""Learning curves: run or import curves, extrapolate them to a target, hand the answer to the planner."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also runs standalone (AppTest.from_file)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from analysis import learning_curves as lc  # noqa: E402
+from analysis.errors import InputError  # noqa: E402
+
+COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
+RESULT_KEY = "lc_result"  # what the budget planner reads
+
+
+@st.cache_data(show_spinner=False)
+def _read_csv(data: bytes) -> pd.DataFrame:
+    import io
+
+    return lc.read_points(io.BytesIO(data))
+
+
+@st.cache_data(show_spinner="Fitting curves (bootstrap)...", max_entries=32)
+def _fits(points: pd.DataFrame, higher_is_better: bool) -> dict:
+    return lc.fit_models(points, higher_is_better)
+
+
+def _points() -> tuple[pd.DataFrame | None, str]:
+    """The curve points chosen in the sidebar-like controls, and a label of where they come from."""
+    mode = st.radio("Curve points", ["Run an experiment", "Import a CSV"], horizontal=True, key="lc_mode")
+    if mode == "Import a CSV":
+        st.caption("Columns `model, n_labels, metric[, seed]`: one row per trained model (your real training runs).")
+        up = st.file_uploader("Points CSV", type=["csv"], key="lc_upload")
+        if up is None:
+            return None, ""
+        try:
+            return _read_csv(up.getvalue()), up.name
+        except InputError as e:
+            st.error(f"{up.name}: {e}")
+            return None, ""
+    c1, c2, c3, c4 = st.columns([2, 3, 1, 1])
+    source = c1.selectbox("Data", list(lc.SOURCES), format_func=lambda s: lc.SOURCES[s][0], key="lc_source")
+    models = c2.multiselect("Model families", list(lc.MODELS), list(lc.DEFAULT_MODELS),
+                            format_func=lambda m: lc.MODELS[m], key="lc_models")
+    n_sizes = c3.number_input("Sizes", 3, 16, 8, key="lc_sizes", help="log-spaced training-set sizes")
+    seeds = c4.number_input("Seeds", 1, 10, 3, key="lc_seeds", help="runs per size")
+    if not models:
+        st.info("Pick at least one model family.")
+        return None, ""
+    df = lc.stored_experiment(source, models, int(n_sizes), int(seeds))
+    if df is None:
+        st.caption("Not run yet with these settings. The default (3 families x 8 sizes x 3 seeds on MNIST-5k) "
+                   "takes about a minute on two cores; results are saved and reused.")
+        if not st.button("Run experiment", key="lc_run", type="primary", icon=":material/play_arrow:"):
+            return None, ""
+        bar = st.progress(0.0, "Starting workers...")
+        try:
+            df = lc.cached_experiment(source, models, int(n_sizes), int(seeds),
+                                      progress=lambda f, m: bar.progress(f, m))
+        except InputError as e:
+            st.error(str(e))
+            return None, ""
+        bar.empty()
+    return df[["model", "n_labels", "seed", "metric"]], lc.SOURCES[source][0]
+
+
+def _chart(points, fits, target, higher_is_better, answers, metric_name):
+    fig = go.Figure()
+    n_max = points["n_labels"].max()
+    crossings = [a["labels_to_target"]["estimate"] for a in answers.values() if a["labels_to_target"]]
+    right = max([n_max * 10] + [min(c * 2, n_max * 1000) for c in crossings])
+    grid = np.geomspace(points["n_labels"].min(), right, 200)
+    for i, (name, fit) in enumerate(fits.items()):
+        color = COLORS[i % len(COLORS)]
+        est, lo, hi = fit.predict(grid)
+        fig.add_trace(go.Scatter(x=np.r_[grid, grid[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", opacity=0.15,
+                                 fillcolor=color, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                 legendgroup=name))
+        fig.add_trace(go.Scatter(x=grid, y=est, mode="lines", line=dict(color=color),
+                                 name=f"{name} fit ({fit.form})", legendgroup=name))
+        agg = points[points["model"] == name].groupby("n_labels")["metric"].agg(["mean", "std"]).reset_index()
+        fig.add_trace(go.Scatter(x=agg["n_labels"], y=agg["mean"], mode="markers", marker=dict(color=color),
+                                 error_y=dict(type="data", array=agg["std"].fillna(0)), name=f"{name} runs",
+                                 legendgroup=name))
+        cross = answers[name]["labels_to_target"]
+        if cross:
+            fig.add_vline(x=cross["estimate"], line=dict(color=color, dash="dot"))
+    fig.add_hline(y=target, line=dict(color="#D55E00", dash="dash"), annotation_text=f"target {target:g}")
+    fig.update_xaxes(type="log", title="labelled training items (log scale)")
+    fig.update_yaxes(title=metric_name)
+    fig.update_layout(title="Metric vs labels: runs (mean, sd across seeds), fit and 80% band, target crossing",
+                      height=520, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def _verdict(name, answer, target, n_max):
+    p = answer["p_ceiling_below_target"]
+    lt = answer["labels_to_target"]
+    if lt is None or p >= 0.5:
+        return (f"**{name}**: the fitted ceiling ({answer['ceiling']:.3f}) is below the target {target:g} "
+                f"(probability {p:.0%}). More data of this kind will not get there: change the model, "
+                "the architecture or the data (e.g. label quality).")
+    high = "unbounded" if lt["high"] is None else f"{lt['high']:,}"
+    more = max(lt["estimate"] - n_max, 0)
+    return (f"**{name}**: reaches {target:g} at about **{lt['estimate']:,} labels** (80% interval "
+            f"{lt['low']:,} to {high}), {more:,} more than the largest run; probability the ceiling is below "
+            f"the target: {p:.0%}.")
+
+
+st.title("Learning curves")
+st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
+           "on the gap to a perfect score, choosing among saturating forms by how well each extrapolates inside "
+           "the data; bands are 80% bootstrap intervals widened for extrapolation error.")
+points, origin = _points()
+if points is None:
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+lower = c2.checkbox("Lower is better (error, loss)", key="lc_lower")
+metric_name = c3.text_input("Metric name", "error" if lower else "accuracy", key="lc_metric_name")
+default_target = float(np.round(points["metric"].min() if lower else min(points["metric"].max() + 0.02, 0.99), 3))
+target = c1.number_input("Target metric", value=default_target, step=0.005, format="%.3f", key="lc_target")
+try:
+    fits = _fits(points, not lower)
+    answers = {name: lc.summarize(fit, target) for name, fit in fits.items()}
+except InputError as e:
+    st.error(str(e))
+    st.stop()
+
+n_max = int(points["n_labels"].max())
+st.plotly_chart(_chart(points, fits, target, not lower, answers, metric_name), width="stretch")
+for name, answer in answers.items():
+    st.markdown(_verdict(name, answer, target, n_max))
+
+table = pd.DataFrame([
+    {"model": name, "form": a["form"], "ceiling": a["ceiling"],
+     "labels to target": a["labels_to_target"]["estimate"] if a["labels_to_target"] else None,
+     "80% low": a["labels_to_target"]["low"] if a["labels_to_target"] else None,
+     "80% high": a["labels_to_target"]["high"] if a["labels_to_target"] else None,
+     "P(ceiling below target)": a["p_ceiling_below_target"],
+     "form weights": ", ".join(f"{f} {w:.2f}" for f, w in zip(fits[name].forms, fits[name].weights))}
+    for name, a in answers.items()])
+st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("Use in the budget planner")
+best = min(answers, key=lambda m: (answers[m]["labels_to_target"] or {}).get("estimate", np.inf))
+model = st.selectbox("Model whose curve the planner uses", list(answers), index=list(answers).index(best),
+                     key="lc_plan_model")
+current = points[(points["model"] == model) & (points["n_labels"] == n_max)]["metric"].mean()
+if st.button("Send to the budget planner", key="lc_send", icon=":material/payments:"):
+    result = {"source": origin, "model": model, "target": target, "higher_is_better": not lower,
+              "current_labels": n_max, "current_metric": float(current), **answers[model]}
+    st.session_state[RESULT_KEY] = result
+    lc.save_latest(result)
+    st.success(f"Saved: the planner now uses {model}'s curve ({origin}).")
+
+with st.expander("Points"):
+    st.dataframe(points, hide_index=True)
+    st.download_button("Download points CSV", points.to_csv(index=False), "learning_curve_points.csv", "text/csv")

@@ -1,0 +1,107 @@
+"""Budget planner cost model against hand-computed cases, scenarios and the report."""
+
+import json
+import math
+
+import pytest
+
+from analysis import budget as bd
+
+# Hand-computable numbers: a label takes 36 s, QA adds 25%, so 1,000 labels = 12.5 labeller hours.
+A = bd.Assumptions(labeller_rate=20.0, engineer_ratio=10.0, task="box", sec_box=36.0, labels_per_item=1.0,
+                   qa_overhead=0.25, prelabel_speedup=4.0, prelabel_acceptance=0.5, prelabel_setup_hours=10.0,
+                   al_savings=0.2, al_setup_hours=40.0, labellers=1.0, engineers=1.0, hours_per_week=25.0)
+PLAN = bd.EngineerPlan(weeks=1.0, p_success=0.5, metric_after=0.9, labels_after=0.0)
+
+
+def test_costs_match_hand_computation():
+    t = bd.compare(1000, A, PLAN, target=0.85)
+    # random: 12.5 h x 20 = 250; 12.5 h / (1 labeller x 25 h/week) = 0.5 weeks
+    assert t.loc["random", "labeller_hours"] == pytest.approx(12.5)
+    assert t.loc["random", "cost"] == pytest.approx(250.0)
+    assert t.loc["random", "weeks"] == pytest.approx(0.5)
+    # pre-labelling: speed factor 1 / (0.5/4 + 0.5) = 1.6 -> 7.8125 h x 20 + 10 engineer h x 200 = 2156.25
+    assert bd.prelabel_speed_factor(A) == pytest.approx(1.6)
+    assert t.loc["prelabel", "cost"] == pytest.approx(7.8125 * 20 + 2000)
+    assert t.loc["prelabel", "weeks"] == pytest.approx(7.8125 / 25 + 10 / 25)
+    # active learning: 800 labels = 10 h x 20 + 40 h x 200 = 8200
+    assert t.loc["active", "labels"] == pytest.approx(800)
+    assert t.loc["active", "cost"] == pytest.approx(8200.0)
+    # engineer: 25 h x 200 = 5000 if it works; + 250 fallback if not; expectation at p = 0.5
+    assert t.loc["engineer", "cost_if_works"] == pytest.approx(5000.0)
+    assert t.loc["engineer", "cost_if_fails"] == pytest.approx(5250.0)
+    assert t.loc["engineer", "cost"] == pytest.approx(5125.0)
+    assert t.loc["engineer", "weeks"] == pytest.approx(0.5 * 1.0 + 0.5 * 1.5)
+    assert bd.cheapest(t) == "random" and bd.cheapest(t, "weeks") == "random"
+
+
+def test_break_even_is_where_costs_cross():
+    # random costs 0.25 N; the plan 5000 + 0.5 x 0.25 N -> N = 40,000
+    n = bd.break_even_labels(A, PLAN, target=0.85)
+    assert n == pytest.approx(40_000)
+    t = bd.compare(n, A, PLAN, target=0.85)
+    assert t.loc["random", "cost"] == pytest.approx(t.loc["engineer", "cost"])
+    beyond = bd.compare(50_000, A, PLAN, target=0.85)
+    assert beyond.loc["engineer", "cost"] < beyond.loc["random", "cost"]
+    # a plan that never works never breaks even
+    assert math.isinf(bd.break_even_labels(A, bd.EngineerPlan(p_success=0.0), target=0.85))
+
+
+def test_unreachable_target_leaves_only_the_plan():
+    t = bd.compare(math.inf, A, PLAN, target=0.85)
+    assert math.isinf(t.loc["random", "cost"]) and t.loc["random", "p_reach"] == 0
+    assert t.loc["engineer", "cost"] == pytest.approx(5000.0) and t.loc["engineer", "p_reach"] == 0.5
+    assert bd.cheapest(t) == "engineer"
+
+
+def test_plan_below_target_is_pure_delay():
+    t = bd.compare(1000, A, bd.EngineerPlan(weeks=1.0, p_success=0.9, metric_after=0.8), target=0.85)
+    assert t.loc["engineer", "cost"] == pytest.approx(5250.0)
+    assert "below the target" in t.loc["engineer", "note"]
+
+
+def test_sensitivity_finds_the_flipping_assumption():
+    # at 36,000 labels pre-labelling (9,000 / 1.6 + 2,000 = 7,625) beats the plan (5,000 + 0.5 x 9,000);
+    # at p_success 0.9 the plan costs 5,000 + 0.1 x 9,000 = 5,900 and wins
+    sens = bd.sensitivity(36_000, A, PLAN, target=0.85).set_index("field")
+    assert sens.loc["p_success", "flips"]
+    assert sens.loc["p_success", "cheapest_high"] == "engineer"
+    assert not sens.loc["al_setup_hours", "flips"]
+    assert "sec_polygon" not in sens.index  # only the chosen task's time varies
+    assert (sens["swing"].diff().dropna() <= 0).all()  # widest swing first
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"labeller_rate": -1.0}, "Labeller hourly rate must be a finite number >= 0"),
+    ({"al_savings": 1.5}, "al savings is a fraction"),
+    ({"task": "cuboid"}, "task must be one of"),
+    ({"prelabel_speedup": 0.5}, "speed-up must be at least 1"),
+])
+def test_invalid_assumptions(kwargs, message):
+    with pytest.raises(bd.BudgetError, match=message):
+        bd.compare(1000, bd.Assumptions(**kwargs))
+
+
+def test_scenario_roundtrips_json_query_and_disk():
+    s = bd.Scenario(name="q3 plan", labels_needed=math.inf, labels_low=9000.0, labels_high=math.inf,
+                    labels_source="measured", assumptions=A, plan=PLAN)
+    assert bd.Scenario.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    q = s.to_query()
+    assert q["labels_needed"] == "inf" and q["assumptions.sec_box"] == "36.0"
+    assert "target" not in q  # defaults stay out of the URL
+    assert bd.Scenario.from_query(q) == s
+    path = bd.save_scenario(s)
+    assert path.name == "q3-plan.json" and "q3-plan" in bd.list_scenarios()
+    assert bd.load_scenario("q3-plan") == s
+    with pytest.raises(bd.BudgetError, match="not a number"):
+        bd.Scenario.from_query({"target": "high"})
+    with pytest.raises(bd.BudgetError, match="no saved scenario"):
+        bd.load_scenario("nope")
+    with pytest.raises(bd.BudgetError, match="not a scenario"):
+        bd.Scenario.from_dict({"colour": "red"})
+
+
+def test_html_report_is_self_contained():
+    page = bd.html_report(bd.Scenario(assumptions=A, plan=PLAN, labels_needed=1000.0))
+    assert page.startswith("<!doctype html>") and "<svg" in page and "<script" not in page
+    assert "Cheapest: Label more (random)" in page and "Papadopoulos" in page

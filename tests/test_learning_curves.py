@@ -1,0 +1,178 @@
+"""Learning curves: fitting recovers known curves, verdicts, CSV checks, the CLI contract, experiments."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import curve_fit as cf
+from analysis import learning_curves as lc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _curve(a=0.92, b=0.6, c=0.45, noise=0.002, sizes=np.geomspace(50, 5000, 10), seeds=3, rng=0):
+    """Points of ``metric = a - b n^-c`` plus seed noise, as a points table."""
+    rng = np.random.default_rng(rng)
+    n = np.repeat(np.round(sizes).astype(int), seeds)
+    metric = a - b * n ** (-c) + rng.normal(0, noise, len(n))
+    return pd.DataFrame({"model": "m", "n_labels": n, "seed": np.tile(np.arange(seeds), len(sizes)),
+                         "metric": metric})
+
+
+def test_pow3_recovers_known_parameters():
+    pts = _curve(noise=0.0005)
+    fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed, forms=("pow3",), n_boot=20)
+    a_gap, log_b, c = fit.params["pow3"]
+    assert fit.ceiling() == pytest.approx(0.92, abs=0.005)
+    assert a_gap == pytest.approx(0.08, abs=0.005)
+    assert c == pytest.approx(0.45, abs=0.05)
+    # b in the fit's units: gap(n) = a + exp(log_b) (n / n_ref)^-c
+    assert np.exp(log_b) * fit.n_ref ** c == pytest.approx(0.6, rel=0.15)
+
+
+def test_extrapolation_with_all_forms_holds_the_truth():
+    pts = _curve()
+    fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed)
+    est, lo, hi = fit.predict([50_000])
+    truth = 0.92 - 0.6 * 50_000 ** -0.45
+    assert lo[0] <= truth <= hi[0]
+    assert abs(est[0] - truth) < 0.01
+    assert np.isclose(fit.weights.sum(), 1.0) and set(fit.forms) <= set(cf.FORMS)
+
+
+def test_labels_to_target_matches_the_formula():
+    pts = _curve(noise=0.0005)
+    fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed, forms=("pow3",), n_boot=30)
+    target = 0.90
+    exact = (0.6 / (0.92 - target)) ** (1 / 0.45)  # n where a - b n^-c = target
+    est, lo, hi = fit.labels_to_target(target)
+    assert est == pytest.approx(exact, rel=0.15)
+    assert lo <= est <= hi
+
+
+def test_lower_is_better_metrics():
+    rng = np.random.default_rng(1)
+    n = np.repeat(np.geomspace(100, 10_000, 8).round(), 3)
+    loss = 0.05 + 2.0 * n ** -0.5 + rng.normal(0, 0.0005, len(n))
+    fit = cf.fit_curve(n, loss, higher_is_better=False, forms=("pow3",), n_boot=20)
+    assert fit.perfect == 0.0
+    assert fit.ceiling() == pytest.approx(0.05, abs=0.01)
+    est, lo, hi = fit.predict([100_000])
+    assert lo[0] <= est[0] <= hi[0] and est[0] == pytest.approx(0.05 + 2.0 * 100_000 ** -0.5, abs=0.005)
+    n_est, _, _ = fit.labels_to_target(0.07)
+    assert n_est == pytest.approx((2.0 / 0.02) ** 2, rel=0.2)
+
+
+def test_ceiling_below_target_verdict():
+    pts = _curve(a=0.80, b=0.8, c=0.6, noise=0.002)
+    out = lc.extrapolate(pts, target=0.90, at=[100_000])["m"]
+    assert out["labels_to_target"] is None
+    assert out["p_ceiling_below_target"] >= 0.9
+    assert out["ceiling"] < 0.85
+    reachable = lc.extrapolate(pts, target=0.77)["m"]
+    assert reachable["labels_to_target"] is not None and reachable["p_ceiling_below_target"] < 0.1
+
+
+def test_noisy_non_monotone_curve_still_fits():
+    pts = _curve(noise=0.02, rng=3)  # noise larger than the gains between sizes: means go up and down
+    means = pts.groupby("n_labels").metric.mean().to_numpy()
+    assert np.any(np.diff(means) < 0)
+    out = lc.extrapolate(pts, target=0.9, at=[20_000])["m"]
+    p = out["predicted"]["20000"]
+    assert p["low"] <= p["estimate"] <= p["high"] and 0.8 < p["estimate"] <= 1.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model,n,metric\na,10,0.5\n", "missing column(s) n_labels"),
+    ("model,n_labels,metric\na,10,0.5\na,20,abc\na,40,0.7\n", "'abc' in data row 2 is not a number"),
+    ("model,n_labels,metric\na,10,0.5\n", "has points at 1 training-set size"),
+    ("model,n_labels,metric\na,10,0.5\na,-20,0.6\na,40,0.7\n", "not a positive whole number"),
+    ("model,n_labels,metric\n", "header but no points"),
+])
+def test_bad_csv_messages(tmp_path, text, message):
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    with pytest.raises(lc.CurveError, match=None) as e:
+        lc.read_points(path)
+    assert message in str(e.value)
+
+
+def test_out_of_range_and_wrong_direction_messages():
+    pts = _curve()
+    with pytest.raises(lc.CurveError, match="falls as labels grow; if lower is better"):
+        lc.extrapolate(pts.assign(metric=1 - pts.metric), target=0.9)
+    with pytest.raises(lc.CurveError, match=r"must lie in \[0, 1\]"):
+        lc.extrapolate(pts.assign(metric=pts.metric * 200), target=0.9)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "analysis.learning_curves", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_contract(tmp_path):
+    pts = pd.concat([_curve().assign(model="linear"), _curve(a=0.8, b=0.8, c=0.6).assign(model="cnn")])
+    path = tmp_path / "points.csv"
+    pts.drop(columns="seed").to_csv(path, index=False)  # seed is optional
+    r = _cli("extrapolate", "--csv", str(path), "--target", "0.9", "--at", "10000,50000")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"linear", "cnn"}
+    lin = out["linear"]
+    assert set(lin) == {"form", "ceiling", "labels_to_target", "p_ceiling_below_target", "predicted"}
+    assert set(lin["predicted"]) == {"10000", "50000"}
+    assert lin["labels_to_target"]["low"] <= lin["labels_to_target"]["estimate"] <= lin["labels_to_target"]["high"]
+    assert out["cnn"]["labels_to_target"] is None and out["cnn"]["p_ceiling_below_target"] > 0.9
+    loss = pts.assign(metric=1 - pts.metric)
+    loss.to_csv(path, index=False)
+    r = _cli("extrapolate", "--csv", str(path), "--target", "0.1", "--lower-is-better")
+    assert r.returncode == 0 and json.loads(r.stdout)["linear"]["ceiling"] == pytest.approx(0.08, abs=0.02)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--csv", "/nonexistent.csv", "--target", "0.9"], "no such file"),
+    (["--csv", "{bad}", "--target", "0.9", "--at", "ten"], "--at needs comma-separated label counts"),
+    (["--csv", "{bad}"], "required: --target"),
+    (["--csv", "{bad}", "--target", "0.9"], "missing column(s) metric"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, args, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,n_labels,score\na,1,2\n")
+    r = _cli("extrapolate", *[a.replace("{bad}", str(bad)) for a in args])
+    assert r.returncode != 0
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_stratified_order_prefixes_keep_class_shares():
+    y = np.repeat([0, 1, 2], [500, 300, 200])
+    order = lc.stratified_order(y, seed=4)
+    assert sorted(order) == list(range(len(y)))
+    for n in (10, 50, 200):
+        counts = np.bincount(y[order[:n]], minlength=3)
+        assert np.all(np.abs(counts - n * np.array([0.5, 0.3, 0.2])) <= 1.5)
+
+
+def test_run_experiment_on_digits_with_a_cnn():
+    X, y, shape = lc.load_source("digits")
+    df = lc.run_experiment(X, y, ["logreg", "cnn"], sizes=[40, 160], seeds=2, image_shape=shape, n_jobs=2)
+    assert len(df) == 8 and set(df.columns) >= {"model", "n_labels", "seed", "metric"}
+    means = df.groupby(["model", "n_labels"]).metric.mean()
+    assert means.min() > 0.5  # far above chance (0.1)
+    assert means["logreg", 160] > means["logreg", 40]
+    with pytest.raises(lc.CurveError, match="the CNN needs image data"):
+        lc.run_experiment(X, y, ["cnn"], sizes=[40, 80], seeds=1)
+    with pytest.raises(lc.CurveError, match="unknown or no models"):
+        lc.run_experiment(X, y, ["transformer"], sizes=[40, 80], seeds=1)
+
+
+def test_cached_experiment_is_persisted():
+    df = lc.cached_experiment("digits", ["nb"], n_sizes=3, seeds=1, n_jobs=1)
+    assert lc.stored_experiment("digits", ["nb"], 3, 1) is not None
+    again = lc.cached_experiment("digits", ["nb"], n_sizes=3, seeds=1, n_jobs=1)
+    pd.testing.assert_frame_equal(df.reset_index(drop=True), again, check_dtype=False)
+    assert lc.stored_experiment("digits", ["nb"], 4, 1) is None
