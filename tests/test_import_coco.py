@@ -1,6 +1,7 @@
 """COCO import into a real FiftyOne database, and every bad input the issue lists."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,25 @@ def test_predictions_crossing_the_border_are_clipped(coco_fixture, tmp_path):
     outside = _write(tmp_path / "o.json", [{"image_id": 1, "category_id": 1, "bbox": [70, 2, 10, 10], "score": 0.6}])
     with pytest.raises(InputError, match="outside the image"):
         datasets.import_coco("clip", coco_fixture["images_dir"], coco_fixture["instances_json"], outside)
+
+
+SHARED_COCO = Path(__file__).resolve().parents[2] / "shared/data/coco-val2014-100"
+
+
+@pytest.mark.skipif(not SHARED_COCO.is_dir(), reason="../shared/data/coco-val2014-100 is not present (only on team machines)")
+def test_real_coco_annotations_with_crowd_boxes(tmp_path):
+    """Real COCO val2014 annotations (80 classes, crowd boxes) with blank images of the right sizes."""
+    from PIL import Image
+
+    instances = json.loads((SHARED_COCO / "instances_val2014_100.json").read_text())
+    for im in instances["images"]:
+        Image.new("RGB", (im["width"], im["height"])).save(tmp_path / im["file_name"])
+    result = datasets.import_coco("coco100", tmp_path, SHARED_COCO / "instances_val2014_100.json",
+                                  SHARED_COCO / "detections_jittered_gt_random_scores.json")
+    ds = datasets.load("coco100")
+    assert result.samples_total == 100
+    counts = datasets.summary(ds)["fields"]
+    assert counts["ground_truth"] == 839 and counts["predictions"] == 734
+    assert ds.count_values("ground_truth.detections.iscrowd")[1] == 9
+    assert len(ds.distinct("ground_truth.detections.label")) > 50
+    ds.delete()
