@@ -48,8 +48,10 @@ def main(argv=None) -> int:
     print(f"mAP@0.5 vs clean truth {info['map50']:.3f}, vs noisy truth {info['map50_vs_noisy_truth']:.3f}")
     print("AP@0.5 per class: " + ", ".join(f"{k} {v:.2f}" for k, v in info["ap50_per_class"].items()))
     print(f"injected errors (evaluation split): {info['injected_errors']}")
-    print(f"goals: total <= 180 s {'PASS' if t['total'] <= 180 else 'FAIL'}; "
-          f"mAP@0.5 vs clean in [0.8, 0.9] {'PASS' if 0.8 <= info['map50'] <= 0.9 else 'OUTSIDE'}")
+    print(f"goal: build <= 180 s {'PASS' if t['total'] <= 180 else 'FAIL'} "
+          f"(the FiftyOne import adds a few seconds: time `python -m analysis.demo --rebuild` for end to end); "
+          f"aim (a decent, imperfect detector) mAP@0.5 vs clean 0.8-0.9: "
+          f"{'met' if 0.8 <= info['map50'] <= 0.9 else 'not met'}")
     return 0
 
 
