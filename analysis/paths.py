@@ -10,6 +10,6 @@ from pathlib import Path
 
 def data_home() -> Path:
     """Return the project's data folder, creating it if needed."""
-    home = Path(os.environ.get("LABELDASH_HOME", Path.home() / ".local/share/labeldash"))
+    home = Path(os.environ.get("LABELDASH_HOME") or Path.home() / ".local/share/labeldash")
     home.mkdir(parents=True, exist_ok=True)
     return home
