@@ -55,8 +55,10 @@ if not len(ds):
 cols = st.columns(4)
 cols[0].metric("Images", f"{summary['samples']:,}")
 cols[1].metric("Classes", len(summary["classes"]))
-for col, (field, n) in zip(cols[2:], list(summary["fields"].items())[:2]):
-    col.metric(f"Boxes in {field}", f"{n:,}")
+# The usual ground-truth and prediction fields first, then the others.
+headline = sorted(fields, key=lambda f: (f not in (datasets.GT_FIELD, datasets.PRED_FIELD), f))[:2]
+for col, field in zip(cols[2:], headline):
+    col.metric(f"Boxes in {field}", f"{summary['fields'][field]:,}")
 
 gt_default = fields.index(datasets.GT_FIELD) if datasets.GT_FIELD in fields else 0
 c1, c2 = st.columns(2)
