@@ -307,6 +307,10 @@ def add_coco(dataset, images_dir, instances: dict, results: list | None = None, 
             progress(0.05 + 0.85 * min(1.0, (start + batch) / len(images)), "Importing images and boxes")
     # Declares coco_id / iscrowd on the detections, so the App can filter on them.
     dataset.add_dynamic_sample_fields()
+    # Kept so that exports (a corrected COCO file) reuse the team's category ids.
+    dataset.info.setdefault("coco_categories", [{"id": c["id"], "name": names[c["id"]]}
+                                                for c in instances["categories"]])
+    dataset.save()
 
 
 def _ensure_field(dataset, field_name, label_type):

@@ -19,6 +19,7 @@ pages = {
     ],
     "Label quality": [
         st.Page("views/label_errors.py", title="Label errors", icon=":material/report:"),
+        st.Page("views/review.py", title="Review errors", icon=":material/fact_check:"),
     ],
     "Planning": [
         st.Page("views/learning_curves.py", title="Learning curves", icon=":material/show_chart:"),

@@ -39,6 +39,11 @@ def sidebar():
         except DatabaseUnavailable as e:
             st.error(str(e), icon=":material/database:")
             return
+        if "_dataset_from_url" not in st.session_state:
+            # first run of a session (a reload, a shared link): the URL names the dataset
+            st.session_state["_dataset_from_url"] = True
+            if st.query_params.get("dataset") in names:
+                st.session_state[DATASET_KEY] = st.query_params["dataset"]
         if st.session_state.get(_NEXT_DATASET_KEY) in names:
             st.session_state[DATASET_KEY] = st.session_state.pop(_NEXT_DATASET_KEY)
         if st.session_state.get(DATASET_KEY) not in names:
@@ -46,6 +51,7 @@ def sidebar():
         st.selectbox("Dataset", names, key=DATASET_KEY,
                      format_func=lambda n: f"{n} (demo)" if n == demo.DEMO_NAME else n,
                      help="FiftyOne datasets in this database. Add your own on the Load data page.")
+        st.query_params["dataset"] = st.session_state[DATASET_KEY]
         with st.expander("FiftyOne App settings"):
             st.text_input("Address", fiftyone_app.DEFAULT_ADDRESS, key="fo_address",
                           help="127.0.0.1 serves this machine only; 0.0.0.0 lets others on your network connect.")
@@ -97,3 +103,11 @@ def open_in_fiftyone(collection, label: str, key: str, help: str | None = None):
     if url:
         st.link_button("Open the FiftyOne App", url, icon=":material/link:")
         st.caption(f"FiftyOne App: {url}")
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def md_escape(text) -> str:
+    """``text`` shown literally inside Markdown (label names, comments and paths are user data)."""
+    return str(text).translate(_MARKDOWN_SPECIAL)

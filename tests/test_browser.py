@@ -35,10 +35,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    """The app served by a real ``streamlit run`` on a free port, with the fast demo built."""
-    demo.ensure_demo(fast=True)
+def serve_app():
+    """Start ``streamlit run dashboard/app.py`` on a free port; returns ``(process, url)`` once healthy."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
@@ -50,12 +48,18 @@ def app_url():
     while time.time() < deadline:
         try:
             urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
+            return proc, url
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    proc.kill()
+    pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The app served by a real ``streamlit run`` on a free port, with the fast demo built."""
+    demo.ensure_demo(fast=True)
+    proc, url = serve_app()
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -41,12 +41,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-def synthetic_tables(n_images: int, boxes: int, seed: int = 0, size=(640, 480)):
+def synthetic_tables(n_images: int, boxes: int, seed: int = 0, size=(640, 480), found_share: float = 0.9):
     """GT and prediction tables shaped like a detector's output on labelled images.
 
-    Per image ``boxes`` GT boxes (10 classes); predictions: 90% of the GT
-    boxes found with pixel jitter and high scores, the rest as low-scoring
-    boxes elsewhere, so that the candidate count is realistic (~10%).
+    Per image ``boxes`` GT boxes (10 classes); predictions: ``found_share`` of
+    the GT boxes found with pixel jitter and high scores, the rest as
+    low-scoring boxes elsewhere, so that the candidate count is realistic
+    (~10% at the default 0.9).
     """
     rng = np.random.default_rng(seed)
     n = n_images * boxes
@@ -56,7 +57,7 @@ def synthetic_tables(n_images: int, boxes: int, seed: int = 0, size=(640, 480)):
     cat = rng.integers(1, 11, n)
     gt = pd.DataFrame({"image_id": img, "ann_id": np.arange(n), "category_id": cat,
                        "x": xy[:, 0], "y": xy[:, 1], "w": wh[:, 0], "h": wh[:, 1]})
-    found = rng.random(n) < 0.9
+    found = rng.random(n) < found_share
     jitter = rng.normal(0, 0.05, (n, 4)) * np.c_[wh, wh]
     pxy = np.where(found[:, None], xy + jitter[:, :2], rng.uniform(0, 1, (n, 2)) * (np.array(size) - wh))
     pwh = np.where(found[:, None], np.abs(wh + jitter[:, 2:]) + 1, wh)
@@ -116,8 +117,12 @@ def case_tables(case_dir: Path, n_images: int):
     return gt, pred, size_of
 
 
-def build_dataset(gt, pred, sizes):
-    """A FiftyOne dataset with ``ground_truth`` and ``predictions`` from the tables (relative boxes)."""
+def build_dataset(gt, pred, sizes, filepaths=None):
+    """A FiftyOne dataset with ``ground_truth`` and ``predictions`` from the tables (relative boxes).
+
+    ``filepaths`` maps image id to an image file; by default the paths are
+    placeholders (the engine never opens the images).
+    """
     import fiftyone as fo
 
     def dets(table, image_id, w, h, scored):
@@ -131,7 +136,7 @@ def build_dataset(gt, pred, sizes):
 
     by_gt, by_pred = dict(list(gt.groupby("image_id"))), dict(list(pred.groupby("image_id")))
     ds = fo.Dataset()
-    samples = [fo.Sample(filepath=f"/bench/{i}.png", metadata=fo.ImageMetadata(width=w, height=h),
+    samples = [fo.Sample(filepath=filepaths[i] if filepaths else f"/bench/{i}.png", metadata=fo.ImageMetadata(width=w, height=h),
                          ground_truth=dets(by_gt, i, w, h, False), predictions=dets(by_pred, i, w, h, True))
                for i, (w, h) in sizes.items()]
     ds.add_samples(samples, progress=False)
