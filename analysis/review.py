@@ -261,7 +261,9 @@ def review_table(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFram
 
 def orphaned(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     """Decisions on labels that the latest engine run no longer flags (kept, reported)."""
-    return current[~current["label_id"].isin(candidates["label_id"])].reset_index(drop=True)
+    # a hash lookup: Series.isin with a large str lookup side takes ~0.5 s per 50,000 labels (pandas 3)
+    flagged = pd.Index(candidates["label_id"].unique())
+    return current[flagged.get_indexer(current["label_id"]) < 0].reset_index(drop=True)
 
 
 def filter_table(table: pd.DataFrame, *, types=None, classes=None, score_range=(0.0, 1.0), statuses=None,
