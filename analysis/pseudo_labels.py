@@ -153,18 +153,28 @@ def summarize(df: pd.DataFrame, level: float = 0.8) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _request(source, thresholds, seeds, labelled_size):
+    return al.run_path("pseudo_labels", source, [source, sorted(float(t) for t in thresholds), seeds, labelled_size])
+
+
+def stored_simulation(source: str, thresholds=THRESHOLDS, seeds: int = 5,
+                      labelled_size: int = 50) -> pd.DataFrame | None:
+    """The persisted result of :func:`cached_simulation` for this request, or ``None`` if never run."""
+    path = _request(source, thresholds, seeds, labelled_size)
+    return pd.read_csv(path) if path.exists() else None
+
+
 def cached_simulation(source: str, thresholds=THRESHOLDS, seeds: int = 5, labelled_size: int = 50, *,
                       n_jobs: int = 2, progress: Progress | None = None) -> pd.DataFrame:
     """:func:`simulate` on an embedded source (:data:`analysis.learning_curves.SOURCES`), on the same PCA
     features as the active-learning simulation; persisted under ``data_home()/pseudo_labels/``."""
-    key = ["pseudo", source, sorted(float(t) for t in thresholds), seeds, labelled_size]
-    path = al.run_path("pseudo_labels", source, key)
-    if path.exists():
-        return pd.read_csv(path)
+    stored = stored_simulation(source, thresholds, seeds, labelled_size)
+    if stored is not None:
+        return stored
     X, y, _ = lc.load_source(source)
     df = simulate(al.features(X), y, thresholds, seeds, labelled_size=labelled_size, n_jobs=n_jobs,
                   progress=progress)
-    al.save_csv(df, path)
+    al.save_csv(df, _request(source, thresholds, seeds, labelled_size))
     return df
 
 

@@ -94,11 +94,11 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
         use_curve = st.toggle(f"Use the learning-curve answer ({curve.get('model')} on {curve.get('source')})",
                               value=True, key="bp_use_curve")
     if use_curve:  # show the curve's numbers in the (disabled) fields below
-        measured = _from_curve(curve, bd.Scenario())
+        fitted = _from_curve(curve, bd.Scenario())
         for name in SCALARS[1:]:
-            v = getattr(measured, name)
+            v = getattr(fitted, name)
             st.session_state[_key("s", name)] = v if math.isfinite(v) else 0.0
-        st.session_state["bp_unreachable"] = math.isinf(measured.labels_needed)
+        st.session_state["bp_unreachable"] = math.isinf(fitted.labels_needed)
     c = st.columns(3)
     c[0].number_input("Target metric", key=_key("s", "target"), format="%.3f", disabled=use_curve)
     c[1].number_input("Current metric", key=_key("s", "current_metric"), format="%.3f", disabled=use_curve)
