@@ -129,7 +129,8 @@ def query(strategy: str, X, y, model, batch_size: int, random_state: int, member
         unlabelled = np.flatnonzero(np.isnan(y))
         margin = uncertainty_scores(model.predict_proba(X[unlabelled]), method="margin_sampling")
         keep = unlabelled[np.argsort(-margin, kind="stable")[:CLUE_POOL_FACTOR * batch_size]]
-        clue = Clue(method="margin_sampling", cluster_algo_dict={"n_init": 1}, random_state=random_state)
+        clue = Clue(method="margin_sampling", cluster_algo_dict={"n_init": 1, "random_state": random_state},
+                    random_state=random_state)
         return clue.query(X, y, model, fit_estimator=False, candidates=keep, **kw)
     raise ActiveLearningError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
 
