@@ -390,29 +390,51 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def main(argv=None) -> int:
-    parser = lc._Parser(prog="python -m analysis.active_learning", description=__doc__.split("\n")[0])
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"needs a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def run_cli(argv, prog: str, description: str, add_arguments: Callable, compute: Callable) -> int:
+    """The labelling-lab CLIs: ``prog run --source S --seeds N --jobs J [own options]``, JSON on stdout.
+
+    ``add_arguments(run_parser)`` adds the command's own options; ``compute(args,
+    progress)`` returns the JSON-able answer. Bad input: one line on stderr, exit 2.
+    """
+    parser = lc._Parser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=lc._Parser)
-    r = sub.add_parser("run", help="simulate active learning on an embedded data set and print JSON")
+    r = sub.add_parser("run", help="simulate on an embedded data set and print JSON")
     r.add_argument("--source", choices=list(lc.SOURCES), default="mnist5k")
+    r.add_argument("--seeds", type=_positive, default=5)
+    r.add_argument("--jobs", type=_positive, default=2, help="worker processes")
+    add_arguments(r)
+    args = parser.parse_args(argv)
+    try:
+        out = compute(args, lambda f, m: print(f"{f:4.0%} {m}", file=sys.stderr, flush=True))
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"source": args.source, **out}))
+    return 0
+
+
+def _arguments(r) -> None:
     r.add_argument("--strategies", type=_names, default=list(STRATEGIES), help=f"from {','.join(STRATEGIES)}")
-    r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--init", type=int, default=20, help="random seed-set size (items)")
     r.add_argument("--batch", type=int, default=20, help="items queried per round")
     r.add_argument("--budget", type=int, default=500, help="labels at which each run stops")
     r.add_argument("--target", type=float, help="test accuracy to reach (default: random's final accuracy)")
-    r.add_argument("--jobs", type=int, default=2, help="worker processes")
-    args = parser.parse_args(argv)
-    try:
-        df = cached_simulation(args.source, args.strategies, args.seeds, args.init, args.batch, args.budget,
-                               n_jobs=args.jobs,
-                               progress=lambda f, m: print(f"{f:4.0%} {m}", file=sys.stderr, flush=True))
-        result = savings(df, args.target)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps({"source": args.source, **result}))
-    return 0
+
+
+def _compute(args, progress) -> dict:
+    df = cached_simulation(args.source, args.strategies, args.seeds, args.init, args.batch, args.budget,
+                           n_jobs=args.jobs, progress=progress)
+    return savings(df, args.target)
+
+
+def main(argv=None) -> int:
+    return run_cli(argv, "python -m analysis.active_learning", __doc__.split("\n")[0], _arguments, _compute)
 
 
 if __name__ == "__main__":

@@ -188,26 +188,20 @@ def _thresholds(text: str) -> list[float]:
     return out
 
 
-def main(argv=None) -> int:
-    parser = lc._Parser(prog="python -m analysis.pseudo_labels", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=lc._Parser)
-    r = sub.add_parser("run", help="simulate self-training on an embedded data set and print JSON per threshold")
-    r.add_argument("--source", choices=list(lc.SOURCES), default="mnist5k")
+def _arguments(r) -> None:
     r.add_argument("--thresholds", type=_thresholds, default=list(THRESHOLDS))
-    r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--labelled", type=int, default=50, help="labelled seed-set size (items)")
-    r.add_argument("--jobs", type=int, default=2, help="worker processes")
-    args = parser.parse_args(argv)
-    try:
-        df = cached_simulation(args.source, args.thresholds, args.seeds, args.labelled, n_jobs=args.jobs,
-                               progress=lambda f, m: print(f"{f:4.0%} {m}", file=sys.stderr, flush=True))
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+
+def _compute(args, progress) -> dict:
+    df = cached_simulation(args.source, args.thresholds, args.seeds, args.labelled, n_jobs=args.jobs,
+                           progress=progress)
     table = summarize(df).replace([np.inf], None)
-    print(json.dumps({"source": args.source, "labelled": args.labelled, "seeds": args.seeds,
-                      "thresholds": table.to_dict(orient="records")}))
-    return 0
+    return {"labelled": args.labelled, "seeds": args.seeds, "thresholds": table.to_dict(orient="records")}
+
+
+def main(argv=None) -> int:
+    return al.run_cli(argv, "python -m analysis.pseudo_labels", __doc__.split("\n")[0], _arguments, _compute)
 
 
 if __name__ == "__main__":

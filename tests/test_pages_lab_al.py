@@ -6,10 +6,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis import budget as bd
-from analysis import learning_curves as lc
 from analysis import measurements
 
 VIEWS = Path(__file__).resolve().parents[1] / "dashboard/views"
+
+
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path, monkeypatch):
+    """A data folder per test: no saved run, measurement or curve answer from other tests."""
+    monkeypatch.setenv("LABELDASH_HOME", str(tmp_path))
 
 
 def _page(name: str) -> AppTest:
@@ -27,8 +32,6 @@ def _tiny_al(at: AppTest, init: int = 20) -> AppTest:
 
 
 def test_active_learning_runs_and_feeds_the_planner():
-    measurements.forget("al_savings")
-    lc.latest_result_path().unlink(missing_ok=True)
     at = _tiny_al(_page("active_learning.py")).run()
     assert not at.exception and at.title[0].value == "Active learning"
     assert any("Simulated." in c.value for c in at.caption)
