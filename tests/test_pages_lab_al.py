@@ -39,6 +39,10 @@ def test_active_learning_runs_and_feeds_the_planner():
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
     assert any(m.value.startswith("**Best:") for m in at.markdown)
+    default = at.number_input(key="al_target").value  # random's accuracy at the budget
+    lower = round(default - 0.05, 4)
+    at.number_input(key="al_target").set_value(lower).run()
+    assert not at.exception and any(f"reaches {lower:.4f}" in m.value for m in at.markdown)
     at.button(key="al_use").click().run()
     assert not at.exception and "now uses" in at.success[0].value
     stored = measurements.load()["al_savings"]

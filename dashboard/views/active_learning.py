@@ -85,8 +85,11 @@ if df is None:
     bar.empty()
 
 random_final = float(df[(df["strategy"] == "random") & (df["n_labels"] == df["n_labels"].max())]["accuracy"].mean())
-target = st.number_input("Target test accuracy", 0.0, 1.0, round(random_final, 4), step=0.005, format="%.4f",
-                         key="al_target", help="Default: random labelling's mean accuracy at the whole budget.")
+run_id = (source, tuple(sorted(strategies)), seeds, init, batch, budget)
+if st.session_state.get("al_target_run") != run_id:  # a new run starts from its own default target
+    st.session_state["al_target_run"], st.session_state["al_target"] = run_id, round(random_final, 4)
+target = st.number_input("Target test accuracy", 0.0, 1.0, step=0.005, format="%.4f", key="al_target",
+                         help="Default: random labelling's mean accuracy at the whole budget.")
 try:
     result = _savings(df, target)
 except InputError as e:
