@@ -372,8 +372,8 @@ def measurement(result: dict, source: str) -> tuple[float, str, dict]:
         raise ActiveLearningError("no strategy reached the target within the budget: nothing to send")
     s = result["strategies"][best]
     value = max(s["saving"], 0.0)  # the planner's field is a share saved; a loss means "use random"
-    note = (f"active-learning simulation on {source}: {STRATEGIES[best]} reaches accuracy {result['target']:.3f} "
-            f"with {s['saving']:.0%} fewer labels than random ({result['seeds']} seeds)")
+    note = (f"active-learning simulation on {source}, {best} vs random at accuracy {result['target']:.3f}, "
+            f"{result['seeds']} seeds")
     return value, note, {"strategy": best, "low": s["saving_low"], "high": s["saving_high"],
                          "level": result["level"], "target": result["target"], "budget": result["budget"],
                          "simulated": True}
