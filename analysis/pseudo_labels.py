@@ -142,13 +142,14 @@ def simulate(X, y, thresholds=THRESHOLDS, seeds: int = 5, *, labelled_size: int 
 
 
 def summarize(df: pd.DataFrame, level: float = 0.8) -> pd.DataFrame:
-    """Per threshold: mean ``gain``, its ``level`` band over seeds (``gain_low``, ``gain_high``), mean
-    ``noise``, ``n_pseudo``, ``accuracy``, ``baseline`` and median ``worth`` (true labels), from :func:`simulate`."""
+    """Per threshold, from :func:`simulate`: means of ``accuracy``, ``baseline``, ``gain``, ``noise`` and
+    ``n_pseudo``; the ``level`` bands over seeds of gain and noise (``gain_low``/``gain_high``,
+    ``noise_low``/``noise_high``); the median ``worth`` (true labels)."""
     q = ((1 - level) / 2, (1 + level) / 2)
     g = df.groupby("threshold")
     out = g[["accuracy", "baseline", "gain", "noise", "n_pseudo"]].mean()
     out["gain_low"], out["gain_high"] = g["gain"].quantile(q[0]), g["gain"].quantile(q[1])
-    out["noise_high"] = g["noise"].quantile(q[1])
+    out["noise_low"], out["noise_high"] = g["noise"].quantile(q[0]), g["noise"].quantile(q[1])
     out["worth"] = g["worth"].median()
     return out.reset_index()
 

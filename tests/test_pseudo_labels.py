@@ -42,6 +42,7 @@ def test_summary_by_hand():
     s = pl.summarize(df, level=0.8).set_index("threshold")
     assert s.loc[0.5, "gain"] == pytest.approx(0.15) and s.loc[0.5, "noise"] == pytest.approx(0.2)
     assert s.loc[0.5, "gain_low"] == pytest.approx(0.11) and s.loc[0.5, "gain_high"] == pytest.approx(0.19)
+    assert s.loc[0.5, "noise_low"] == pytest.approx(0.12) and s.loc[0.5, "noise_high"] == pytest.approx(0.28)
     assert s.loc[0.5, "worth"] == 90 and s.loc[0.9, "n_pseudo"] == 20
 
 

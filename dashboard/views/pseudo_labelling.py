@@ -25,13 +25,14 @@ def _chart(summary: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=summary["noise"], mode="lines+markers", name="wrong pseudo-labels (share)",
                              line=dict(color="#D55E00", dash="dash"),
                              error_y=dict(type="data", symmetric=False, array=summary["noise_high"] - summary["noise"],
-                                          arrayminus=[0] * len(summary))),
+                                          arrayminus=summary["noise"] - summary["noise_low"])),
                   secondary_y=True)
     fig.add_hline(y=0, line=dict(color="#999999", width=1))
     fig.update_xaxes(title="confidence threshold for adopting a pseudo-label")
     fig.update_yaxes(title="test accuracy gain over the seed set alone", tickformat="+.1%", secondary_y=False)
-    fig.update_yaxes(title="share of adopted pseudo-labels that are wrong", tickformat=".0%", secondary_y=True)
-    fig.update_layout(title="Simulated: gain (mean, 80% band over seeds) and label noise vs threshold", height=460,
+    fig.update_yaxes(title="share of adopted pseudo-labels that are wrong", tickformat=".0%", rangemode="tozero",
+                     secondary_y=True)
+    fig.update_layout(title="Simulated: gain and label noise vs threshold (mean, 80% band over seeds)", height=460,
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -79,7 +80,7 @@ else:
                 f"(**{best['gain']:+.1%}**, 80% band {best['gain_low']:+.1%} to {best['gain_high']:+.1%}); "
                 f"{best['n_pseudo']:,.0f} pseudo-labels of which **{best['noise']:.0%} are wrong**. The same accuracy "
                 f"from true labels alone takes {worth} labels instead of {labelled}.")
-st.dataframe(summary.rename(columns={"worth": "same accuracy from true labels (median)"}), hide_index=True,
+st.dataframe(summary.rename(columns={"worth": "same accuracy from true labels (median)"}).round(3), hide_index=True,
              width="stretch")
 st.caption("The budget planner has no pseudo-labelling option: read the gain as labels it is worth, and weigh the "
            "wrong pseudo-labels it puts into the training set.")
