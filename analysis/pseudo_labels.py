@@ -24,10 +24,8 @@ CLI::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-import warnings
 from typing import Callable
 
 import numpy as np
