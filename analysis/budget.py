@@ -21,6 +21,15 @@ Options (:func:`compare`):
                 ``random`` labelling afterwards. Cost and time are expectations
                 over both cases; the failure case is reported too.
 
+People label only ``human_share`` of the items on every route: with human in
+the loop, the model's confident answers are auto-accepted and only the rest go
+to labellers (1.0 = people label everything). So labeller hours, not the labels
+the model gets, scale by ``human_share``.
+
+Any assumption can be replaced by a measurement from the labelling lab
+(:mod:`analysis.measurements`); :class:`Scenario` keeps which inputs are
+measured so the table, the report and the JSON say so.
+
 Units: money in the currency of the hourly rates, time in hours (effort)
 and calendar weeks (elapsed). Pure functions, no Streamlit.
 """
@@ -103,6 +112,10 @@ class Assumptions:
         0.3, "fraction of labels saved", "An assumption until measured: published savings range 0-60% "
         "and shrink against strong random baselines (Munjal et al. 2022).", 0.0, 0.6,
         "Active-learning label savings")
+    human_share: float = _f(
+        1.0, "share of items", "1 = people label every item; with human in the loop only items the model is "
+        "not confident enough about go to people (measure it on the Human in the loop page).", 0.2, 1.0,
+        "Share of items people still label")
     al_setup_hours: float = _f(
         40.0, "engineer hours", "Assumption: selection loop, retraining between rounds, tooling.",
         20.0, 80.0, "Active-learning set-up")
@@ -148,7 +161,7 @@ def _check(obj):
             continue
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise BudgetError(f"{f.metadata['label']} must be a finite number >= 0, got {v!r}")
-    for name in ("p_success", "prelabel_acceptance", "al_savings"):
+    for name in ("p_success", "prelabel_acceptance", "al_savings", "human_share"):
         if hasattr(obj, name) and getattr(obj, name) > 1:
             raise BudgetError(f"{name.replace('_', ' ')} is a fraction and must be at most 1")
     if isinstance(obj, Assumptions):
@@ -159,8 +172,13 @@ def _check(obj):
 
 
 def labelling_hours(n_items: float, a: Assumptions, speed_factor: float = 1.0) -> float:
-    """Labeller hours for ``n_items``: items x labels per item x seconds per label x (1 + QA) / speed."""
-    return n_items * a.labels_per_item * a.seconds_per_label * (1 + a.qa_overhead) / 3600.0 / speed_factor
+    """Labeller hours for ``n_items``: items x human share x labels per item x seconds per label x (1 + QA) / speed.
+
+    ``human_share`` is the share of items people still label (the rest the
+    model's confident answers cover), so it scales the hours, not the items.
+    """
+    return (n_items * a.human_share * a.labels_per_item * a.seconds_per_label * (1 + a.qa_overhead)
+            / 3600.0 / speed_factor)
 
 
 def prelabel_speed_factor(a: Assumptions) -> float:
@@ -176,13 +194,14 @@ def _row(option, labels, lab_h, eng_h, a: Assumptions, extra_weeks=0.0, note="")
 
 
 def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
-            target: float | None = None) -> pd.DataFrame:
+            target: float | None = None, measured=()) -> pd.DataFrame:
     """Cost and calendar time to reach the target for each option.
 
     Inputs: ``labels_needed`` more items to label at random to reach the
     target (``inf`` when the learning curve's ceiling is below it), the
-    assumptions, the engineer's plan, and the ``target`` metric (to check
-    whether the plan's expected metric reaches it).
+    assumptions, the engineer's plan, the ``target`` metric (to check
+    whether the plan's expected metric reaches it) and the names of the
+    ``measured`` assumptions (the notes say measured or assumed).
 
     Output: one row per option (index = option key) with ``labels``,
     ``labeller_hours``, ``engineer_hours``, ``cost`` (money), ``weeks``
@@ -200,8 +219,12 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
              a.prelabel_setup_hours, a, note=f"{prelabel_speed_factor(a):.2f}x faster labelling overall"),
         _row("active", labels_needed * (1 - a.al_savings),
              labelling_hours(labels_needed * (1 - a.al_savings), a), a.al_setup_hours, a,
-             note=f"{a.al_savings:.0%} fewer labels (assumed)"),
+             note=f"{a.al_savings:.0%} fewer labels ({_status('al_savings', measured)})"),
     ]
+    if a.human_share < 1:
+        for r in rows:
+            share = f"people label {a.human_share:.0%} of the items ({_status('human_share', measured)})"
+            r["note"] = f"{r['note']}; {share}" if r["note"] else share
     for r in rows:
         r["p_reach"] = float(math.isfinite(labels_needed))
     plan_hours = plan.weeks * a.hours_per_week * a.engineers
@@ -225,6 +248,10 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
                  "cost_if_fails": failure["cost"], "weeks_if_fails": failure["weeks"],
                  "cost_if_works": success["cost"], "weeks_if_works": success["weeks"]})
     return pd.DataFrame(rows).set_index("option")
+
+
+def _status(name: str, measured) -> str:
+    return "measured" if name in measured else "assumed"
 
 
 def cheapest(table: pd.DataFrame, by: str = "cost") -> str:
@@ -293,7 +320,10 @@ class Scenario:
 
     ``labels_needed`` (more items to label at random), its 80% interval
     ``labels_low``/``labels_high``, and ``labels_source``: ``"measured"``
-    (from a learning-curve fit) or ``"assumed"`` (typed in).
+    (from a learning-curve fit) or ``"assumed"`` (typed in). ``measured``
+    maps the assumptions that are measurements (:mod:`analysis.measurements`)
+    to ``{"source", "measured_at", ...}``; the others are assumptions.
+    Scenarios saved before ``measured`` existed load with none measured.
     """
 
     name: str = "scenario"
@@ -306,6 +336,7 @@ class Scenario:
     labels_source: str = "assumed"
     assumptions: Assumptions = Assumptions()
     plan: EngineerPlan = EngineerPlan()
+    measured: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -320,10 +351,13 @@ class Scenario:
         try:
             a = Assumptions(**d.pop("assumptions", {}))
             p = EngineerPlan(**d.pop("plan", {}))
+            measured = d.pop("measured", {}) or {}
+            if not isinstance(measured, dict) or set(measured) - {f.name for f in fields(Assumptions)}:
+                raise BudgetError("the scenario's 'measured' must map assumption names to their sources")
             for k in ("labels_needed", "labels_low", "labels_high"):
                 if k in d and d[k] is None:
                     d[k] = math.inf
-            s = cls(**d, assumptions=a, plan=p)
+            s = cls(**d, assumptions=a, plan=p, measured=measured)
         except TypeError as e:
             raise BudgetError(f"not a scenario: {e}") from None
         _check(s.assumptions)
@@ -331,7 +365,10 @@ class Scenario:
         return s
 
     def to_query(self) -> dict:
-        """Flat ``{key: str}`` for URL query parameters (only values that differ from the defaults)."""
+        """Flat ``{key: str}`` for URL query parameters (only values that differ from the defaults).
+
+        Which inputs are measured does not travel in a URL: a shared link's values read as typed in.
+        """
         default = Scenario()
         q = {k: v for k, v in _flat(self).items() if _flat(default).get(k) != v}
         return {k: ("inf" if isinstance(v, float) and math.isinf(v) else str(v)) for k, v in q.items()}
@@ -361,10 +398,53 @@ class Scenario:
         return cls.from_dict(nested)
 
 
+def with_measurements(s: Scenario, measured: dict[str, dict]) -> Scenario:
+    """``s`` with every measured assumption's value replaced and its provenance kept in ``s.measured``.
+
+    ``measured`` is :func:`analysis.measurements.load` output: ``{name:
+    {"value", "source", "measured_at", "detail"}}``.
+    """
+    from analysis import measurements
+
+    assumptions, _ = measurements.apply(s.assumptions, measured)
+    notes = {k: {key: v.get(key) for key in ("source", "measured_at", "detail")} for k, v in measured.items()}
+    out = replace(s, assumptions=assumptions, measured=notes)
+    _check(out.assumptions)
+    return out
+
+
+def measured_note(entry: dict) -> str:
+    """``"measured: <source>, <date>"`` for one measurement's provenance."""
+    return f"measured: {entry.get('source', '')}, {str(entry.get('measured_at', ''))[:10]}"
+
+
+def inputs_table(s: Scenario) -> pd.DataFrame:
+    """Every numeric input of the plan with ``status`` measured or assumed, and where its value comes from.
+
+    Columns: ``field``, ``input`` (label), ``value``, ``unit``, ``status``
+    (``"measured"`` or ``"assumed"``) and ``from`` (the measurement's source and
+    date, or the default's source note). The first row is the labels needed.
+    """
+    rows = [{"field": "labels_needed", "input": "More labels needed", "value": s.labels_needed, "unit": "items",
+             "status": s.labels_source, "from": "learning-curve fit" if s.labels_source == "measured" else
+             "typed in"}]
+    for obj in (s.assumptions, s.plan):
+        for f in fields(obj):
+            if f.name == "task":
+                continue
+            m = s.measured.get(f.name) if obj is s.assumptions else None
+            rows.append({"field": f.name, "input": f.metadata["label"], "value": getattr(obj, f.name),
+                         "unit": f.metadata["unit"], "status": "measured" if m else "assumed",
+                         "from": measured_note(m) if m else f.metadata["source"]})
+    return pd.DataFrame(rows)
+
+
 def _flat(s: Scenario) -> dict:
     out = {}
     for f in fields(s):
         v = getattr(s, f.name)
+        if f.name == "measured":
+            continue
         if f.name in ("assumptions", "plan"):
             out.update({f"{f.name}.{g.name}": getattr(v, g.name) for g in fields(v)})
         else:
@@ -436,17 +516,18 @@ def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) ->
 
 def html_report(s: Scenario) -> str:
     """A self-contained one-page HTML report (tables and inline SVG charts, no scripts)."""
-    table = compare(s.labels_needed, s.assumptions, s.plan, s.target)
+    table = compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
     sens = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
     best, fastest = cheapest(table), cheapest(table, "weeks")
     rows = "".join(
         f"<tr><td>{html.escape(r['name'])}</td><td>{_money(r['labels'])}</td><td>{r['labeller_hours']:,.0f}</td>"
         f"<td>{r['engineer_hours']:,.0f}</td><td>{_money(r['cost'])}</td><td>{r['weeks']:.1f}</td>"
         f"<td>{html.escape(r['note'])}</td></tr>" for _, r in table.iterrows())
+    inputs = inputs_table(s)
     a_rows = "".join(
-        f"<tr><td>{html.escape(f.metadata['label'])}</td><td>{getattr(obj, f.name)}</td>"
-        f"<td>{html.escape(f.metadata['unit'])}</td><td>{html.escape(f.metadata['source'])}</td></tr>"
-        for obj in (s.assumptions, s.plan) for f in fields(obj))
+        f"<tr><td>{html.escape(r['input'])}</td><td>{r['value']}</td><td>{html.escape(r['unit'])}</td>"
+        f"<td>{r['status']}</td><td>{html.escape(r['from'])}</td></tr>" for _, r in inputs.iterrows())
+    measured = inputs.loc[inputs["status"] == "measured", "input"]
     s_rows = "".join(
         f"<tr><td>{html.escape(r['assumption'])}</td><td>{r['low']:g} .. {r['high']:g}</td>"
         f"<td>{OPTIONS[r['cheapest_low']]} / {OPTIONS[r['cheapest_high']]}</td>"
@@ -459,10 +540,12 @@ padding:2px 6px;text-align:left;font-size:13px}}table{{border-collapse:collapse;
 <body><h1>Budget plan: {html.escape(s.name)}</h1>
 <p>Target metric {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels. Learning curve: {lab}.</p>
 <p><b>Cheapest: {OPTIONS[best]}. Fastest: {OPTIONS[fastest]}.</b></p>
+<p>Measured: {html.escape(", ".join(measured)) or "nothing"}. Everything else is an assumption.</p>
 <table><tr><th>Option</th><th>Labels</th><th>Labeller h</th><th>Engineer h</th><th>Cost</th><th>Weeks</th>
 <th>Note</th></tr>{rows}</table>
 {_svg_bars(table, 'cost', 'Cost')} {_svg_bars(table, 'weeks', 'Calendar weeks')}
 <h2>What flips the decision</h2><table><tr><th>Assumption</th><th>Range</th><th>Cheapest at low / high</th>
 <th>Flips</th></tr>{s_rows}</table>
-<h2>Assumptions</h2><table><tr><th>Input</th><th>Value</th><th>Unit</th><th>Source of the default</th></tr>
+<h2>Inputs: measured or assumed</h2><table><tr><th>Input</th><th>Value</th><th>Unit</th><th>Status</th>
+<th>Measurement, or source of the default</th></tr>
 {a_rows}</table></body></html>"""

@@ -25,6 +25,10 @@ pages = {
         st.Page("views/learning_curves.py", title="Learning curves", icon=":material/show_chart:"),
         st.Page("views/budget.py", title="Budget planner", icon=":material/payments:"),
     ],
+    "Labelling lab": [
+        st.Page("views/active_learning.py", title="Active learning", icon=":material/model_training:"),
+        st.Page("views/pseudo_labelling.py", title="Pseudo-labelling", icon=":material/auto_fix_high:"),
+    ],
 }
 page = st.navigation(pages)
 common.sidebar()

@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -105,3 +106,51 @@ def test_html_report_is_self_contained():
     page = bd.html_report(bd.Scenario(assumptions=A, plan=PLAN, labels_needed=1000.0))
     assert page.startswith("<!doctype html>") and "<svg" in page and "<script" not in page
     assert "Cheapest: Label more (random)" in page and "Papadopoulos" in page
+
+
+def test_human_share_scales_labeller_hours_not_labels():
+    # people label half the items: 1,000 labels take 6.25 h instead of 12.5 h
+    half = replace(A, human_share=0.5)
+    t = bd.compare(1000, half, PLAN, target=0.85)
+    assert t.loc["random", "labels"] == pytest.approx(1000)
+    assert t.loc["random", "labeller_hours"] == pytest.approx(6.25)
+    assert t.loc["random", "cost"] == pytest.approx(125.0)
+    # active learning: 800 labels -> 5 h x 20 + 40 h x 200 = 8100
+    assert t.loc["active", "cost"] == pytest.approx(8100.0)
+    # the plan's fallback labels at random too: 5000 + 125 if it fails
+    assert t.loc["engineer", "cost_if_fails"] == pytest.approx(5125.0)
+    assert "people label 50% of the items (assumed)" in t.loc["random", "note"]
+    assert "people label" not in bd.compare(1000, A, PLAN, target=0.85).loc["random", "note"]
+    with pytest.raises(bd.BudgetError, match="human share is a fraction"):
+        bd.compare(1000, replace(A, human_share=1.2))
+
+
+def test_measurements_replace_assumptions_and_are_reported():
+    measured = {"al_savings": {"value": 0.45, "source": "AL simulation on mnist5k", "detail": {"low": 0.3},
+                               "measured_at": "2026-11-25T10:00:00+00:00"},
+                "human_share": {"value": 0.25, "source": "human in the loop", "detail": {},
+                                "measured_at": "2026-11-24T09:00:00+00:00"}}
+    s = bd.with_measurements(bd.Scenario(assumptions=A, plan=PLAN, labels_needed=1000.0), measured)
+    assert s.assumptions.al_savings == 0.45 and s.assumptions.human_share == 0.25
+    assert s.assumptions.labeller_rate == A.labeller_rate
+    t = bd.compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
+    # 550 labels x 36 s x 1.25 x 0.25 / 3600 = 1.71875 h
+    assert t.loc["active", "labeller_hours"] == pytest.approx(1.71875)
+    assert "45% fewer labels (measured)" in t.loc["active", "note"]
+    assert "(measured)" in t.loc["random", "note"]
+    inputs = bd.inputs_table(s).set_index("field")
+    assert inputs.loc["al_savings", "status"] == "measured"
+    assert inputs.loc["al_savings", "from"] == "measured: AL simulation on mnist5k, 2026-11-25"
+    assert inputs.loc["labeller_rate", "status"] == "assumed"
+    assert (inputs["status"] == "measured").sum() == 2  # labels_needed is typed in here
+    # the report and the scenario JSON say what is measured; old JSON without it still loads
+    page = bd.html_report(s)
+    assert "Measured: Active-learning label savings, Share of items people still label." in page
+    d = json.loads(json.dumps(s.to_dict()))
+    assert d["measured"]["al_savings"]["source"] == "AL simulation on mnist5k"
+    assert bd.Scenario.from_dict(d) == s
+    del d["measured"], d["assumptions"]["human_share"]
+    old = bd.Scenario.from_dict(d)
+    assert old.measured == {} and old.assumptions.human_share == 1.0
+    with pytest.raises(bd.BudgetError, match="'measured' must map assumption names"):
+        bd.Scenario.from_dict({**d, "measured": {"colour": {}}})

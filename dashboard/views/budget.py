@@ -17,6 +17,7 @@ import streamlit as st  # noqa: E402
 
 from analysis import budget as bd  # noqa: E402
 from analysis import learning_curves as lc  # noqa: E402
+from analysis import measurements  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
 
 COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "engineer": "#CC79A7"}
@@ -65,25 +66,39 @@ def _from_curve(result: dict, base: bd.Scenario) -> bd.Scenario:
                    labels_high=hi, labels_source="measured")
 
 
-def _number(group, f, container):
+def _forget(name: str) -> None:
+    """Go back from the measurement to the assumption's default (a callback: runs before the widgets)."""
+    measurements.forget(name)
+    st.session_state[_key("a", name)] = bd.Assumptions.__dataclass_fields__[name].default
+
+
+def _number(group, f, container, measured: dict | None = None):
     m = f.metadata
     integer = m["unit"] in ("people",)
-    return container.number_input(f"{m['label']} ({m['unit']})", min_value=0.0, step=1.0 if integer else None,
-                                  key=_key(group, f.name), help=f"Default source: {m['source']}")
+    key = _key(group, f.name)
+    if measured:  # the measurement replaces the assumption until the user goes back to it
+        st.session_state[key] = float(measured["value"])
+    out = container.number_input(f"{m['label']} ({m['unit']})", min_value=0.0, step=1.0 if integer else None,
+                                 key=key, disabled=bool(measured), help=f"Default source: {m['source']}")
+    if measured:
+        container.caption(f":material/science: {bd.measured_note(measured)}")
+        container.button("Use the assumption instead", key=f"bp_forget_{f.name}", on_click=_forget,
+                         args=(f.name,))
+    return out
 
 
-def _widgets(curve) -> bd.Scenario:
+def _widgets(curve, measured: dict) -> bd.Scenario:
     st.subheader("Where we are and what we need")
     use_curve = False
     if curve:
         use_curve = st.toggle(f"Use the learning-curve answer ({curve.get('model')} on {curve.get('source')})",
                               value=True, key="bp_use_curve")
     if use_curve:  # show the curve's numbers in the (disabled) fields below
-        measured = _from_curve(curve, bd.Scenario())
+        fitted = _from_curve(curve, bd.Scenario())
         for name in SCALARS[1:]:
-            v = getattr(measured, name)
+            v = getattr(fitted, name)
             st.session_state[_key("s", name)] = v if math.isfinite(v) else 0.0
-        st.session_state["bp_unreachable"] = math.isinf(measured.labels_needed)
+        st.session_state["bp_unreachable"] = math.isinf(fitted.labels_needed)
     c = st.columns(3)
     c[0].number_input("Target metric", key=_key("s", "target"), format="%.3f", disabled=use_curve)
     c[1].number_input("Current metric", key=_key("s", "current_metric"), format="%.3f", disabled=use_curve)
@@ -97,13 +112,14 @@ def _widgets(curve) -> bd.Scenario:
                   help="The curve's ceiling is below the target.")
 
     st.subheader("Assumptions")
-    st.caption("Every default below is an assumption with its source in the (?) help; edit them to your numbers.")
+    st.caption("Every default below is an assumption with its source in the (?) help; edit them to your numbers. "
+               "Inputs marked :material/science: are measured in the Labelling lab.")
     a_fields = [f for f in fields(bd.Assumptions)]
     cols = st.columns(3)
     cols[0].selectbox("Task type", bd.TASKS, key=_key("a", "task"), help=bd.Assumptions.__dataclass_fields__[
         "task"].metadata["source"])
     for i, f in enumerate(f for f in a_fields if f.name != "task"):
-        _number("a", f, cols[(i + 1) % 3])
+        _number("a", f, cols[(i + 1) % 3], measured.get(f.name))
     st.subheader("The engineer's plan")
     cols = st.columns(4)
     for i, f in enumerate(fields(bd.EngineerPlan)):
@@ -117,7 +133,7 @@ def _widgets(curve) -> bd.Scenario:
         s = replace(s, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf)
     if use_curve:
         s = _from_curve(curve, s)
-    return s
+    return bd.with_measurements(s, measured)
 
 
 def _break_even_chart(s: bd.Scenario, table: pd.DataFrame):
@@ -175,8 +191,8 @@ if "bp_ready" not in st.session_state:
         st.session_state["bp_use_curve"] = False  # a shared link carries its own numbers
 
 try:
-    s = _widgets(curve)
-    table = bd.compare(s.labels_needed, s.assumptions, s.plan, s.target)
+    s = _widgets(curve, measurements.load())
+    table = bd.compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
     sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
 except InputError as e:
     st.error(str(e))
@@ -212,6 +228,14 @@ c1.caption("Break-even vs random labelling: " + (f"{be:,.0f} labels" if math.isf
 c2.plotly_chart(_sensitivity_chart(sens), width="stretch")
 flips = sens[sens["flips"]]
 c2.caption("Flips the decision within its range: " + (", ".join(flips["assumption"]) if len(flips) else "nothing"))
+
+st.subheader("Measured or assumed")
+inputs = bd.inputs_table(s)
+n_measured = int((inputs["status"] == "measured").sum())
+st.caption(f"{n_measured} of {len(inputs)} inputs are measured; the rest are assumptions. Measure more in the "
+           "Labelling lab pages (\"Use this number in the budget\").")
+st.dataframe(inputs.drop(columns="field"), hide_index=True, key="bp_inputs",
+             column_config={"value": st.column_config.NumberColumn(format="%.3g")})
 
 st.subheader("Scenarios")
 c1, c2, c3 = st.columns(3)
