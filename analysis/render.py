@@ -127,7 +127,7 @@ def card_png(filepath, gt=(), predictions=(), *, context: float = 0.6, size: int
     out = draw_boxes(crop, [(label, local(b)) for label, b in gt],
                      [(label, local(b), c) for label, b, c in predictions], scale=size / max(cw, ch))
     buffer = io.BytesIO()
-    out.save(buffer, format="PNG")
+    out.save(buffer, format="PNG", compress_level=3)  # half the time of the default level 6, ~3% larger
     data = buffer.getvalue()
     if key is not None:
         key.parent.mkdir(parents=True, exist_ok=True)

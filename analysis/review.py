@@ -189,6 +189,7 @@ def decide_many(dataset, items: pd.DataFrame, status: str, reviewer: str, commen
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)  # FiftyOne keeps naive UTC
     ops = [_update_op(f, s, lid, status, reviewer, comment, now)
            for f, s, lid in items[["label_field", "sample_id", "label_id"]].itertuples(index=False)]
+    import fiftyone.core.sample as fos
     from pymongo.errors import PyMongoError
 
     try:
@@ -196,7 +197,8 @@ def decide_many(dataset, items: pd.DataFrame, status: str, reviewer: str, commen
     except PyMongoError as e:
         raise ReviewError(f"The database did not answer ({type(e).__name__}): the decision may not be stored. "
                           "Try again when it is back (deciding again is safe).") from None
-    dataset.reload()
+    # only in-memory copies of the samples touched (a whole dataset.reload() costs ~30 ms per decision)
+    fos.Sample._reload_docs(dataset._sample_collection_name, sample_ids=set(items["sample_id"]))
     if result.matched_count < len(ops):
         raise ReviewError(f"{len(ops) - result.matched_count} of {len(ops)} labels no longer exist in "
                           f"'{dataset.name}' (deleted or re-imported); the other decisions are stored.")
@@ -247,23 +249,55 @@ def history(dataset) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- pure helpers
 
-def review_table(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
-    """Candidates (:func:`load_candidates`) with their review state.
+def indexed_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
+    """``candidates`` ready for repeated review: indexed by ``label_id``, categorical text columns.
 
-    Adds ``review_status`` (``pending`` when undecided), ``review_by``,
-    ``review_at`` and ``review_comment``; keeps the candidates' ranking.
+    Same rows, order and columns. Pass the result to :func:`review_table`,
+    :func:`orphaned` and :func:`filter_table` when calling them again and
+    again on one engine run (the page does on every click): the label_id
+    index keeps its hash table between calls and categorical columns filter
+    and count by their codes, which makes those calls ~10x faster on 50,000
+    candidates than on plain string columns.
     """
-    state = current.set_index("label_id")[list(REVIEW_FIELDS)]
-    out = candidates.join(state, on="label_id")
-    out["review_status"] = out["review_status"].fillna(PENDING)
-    return out
+    # object columns: taking rows of 50,000 Python strings is ~10x faster than of pandas' Arrow strings
+    out = candidates.astype({"error_type": pd.CategoricalDtype([*ERROR_TYPES]), "label": "category",
+                             "label_field": "category", "sample_id": object, "filepath": object,
+                             "label_id": object})
+    return out.set_index(pd.Index(out["label_id"], name="label_id"))
+
+
+def _label_index(candidates: pd.DataFrame) -> pd.Index:
+    # the index of indexed_candidates() is reused as it is (its hash table is built once)
+    return candidates.index if candidates.index.name == "label_id" else pd.Index(candidates["label_id"])
+
+
+def review_table(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Candidates (:func:`load_candidates`, or :func:`indexed_candidates`) with their review state.
+
+    Adds ``review_status`` (categorical: ``pending`` when undecided,
+    ``confirmed``, ``dismissed``), ``review_by``, ``review_at`` and
+    ``review_comment`` from ``current`` (:func:`decisions`); keeps the
+    candidates' ranking and index.
+    """
+    rows = _label_index(candidates).get_indexer(current["label_id"])
+    found = rows >= 0
+    rows = rows[found]
+    states = (PENDING, *STATUSES)
+    codes = np.zeros(len(candidates), dtype=np.int8)
+    codes[rows] = pd.Categorical(current["review_status"].to_numpy()[found], categories=states).codes
+    columns = {"review_status": pd.Categorical.from_codes(codes, categories=states)}
+    for name in ("review_by", "review_at", "review_comment"):  # missing where undecided
+        decided = current[name].to_numpy()[found]
+        when = decided.dtype.kind == "M"
+        values = np.full(len(candidates), np.datetime64("NaT") if when else None, decided.dtype if when else object)
+        values[rows] = decided
+        columns[name] = pd.Series(values, index=candidates.index, dtype=values.dtype)  # no str inference
+    return candidates.assign(**columns)
 
 
 def orphaned(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     """Decisions on labels that the latest engine run no longer flags (kept, reported)."""
-    # a hash lookup: Series.isin with a large str lookup side takes ~0.5 s per 50,000 labels (pandas 3)
-    flagged = pd.Index(candidates["label_id"].unique())
-    return current[flagged.get_indexer(current["label_id"]) < 0].reset_index(drop=True)
+    return current[_label_index(candidates).get_indexer(current["label_id"]) < 0].reset_index(drop=True)
 
 
 def filter_table(table: pd.DataFrame, *, types=None, classes=None, score_range=(0.0, 1.0), statuses=None,
@@ -283,9 +317,13 @@ def filter_table(table: pd.DataFrame, *, types=None, classes=None, score_range=(
 
 def progress_by_type(table: pd.DataFrame) -> pd.DataFrame:
     """Per error type: ``total, confirmed, dismissed, pending, reviewed`` counts."""
-    counts = pd.crosstab(table["error_type"], table["review_status"])
-    out = counts.reindex(columns=[*STATUSES, PENDING], fill_value=0)
-    out = out.reindex([t for t in ERROR_TYPES if t in out.index])
+    states = [*STATUSES, PENDING]
+    kind = pd.Categorical(table["error_type"], categories=ERROR_TYPES).codes.astype(np.int64)
+    state = pd.Categorical(table["review_status"], categories=states).codes
+    known = (kind >= 0) & (state >= 0)
+    counts = np.bincount(kind[known] * len(states) + state[known], minlength=len(ERROR_TYPES) * len(states))
+    out = pd.DataFrame(counts.reshape(len(ERROR_TYPES), len(states)), index=list(ERROR_TYPES), columns=states)
+    out = out[np.isin(out.index, table["error_type"].unique())]
     out["reviewed"] = out["confirmed"] + out["dismissed"]
     out["total"] = out["reviewed"] + out[PENDING]
     return out.rename_axis(index="error_type", columns=None).reset_index()
@@ -309,16 +347,16 @@ def precision_by_band(table: pd.DataFrame, edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     reviewing still finds real errors.
     """
     edges = np.asarray(edges, dtype=float)
-    band = np.clip(np.searchsorted(edges, table["error_score"].to_numpy(float), side="right") - 1,
-                   0, len(edges) - 2)
-    status = table["review_status"].to_numpy()
-    rows = []
-    for b in range(len(edges) - 1):
-        in_band = band == b
-        confirmed = int(((status == "confirmed") & in_band).sum())
-        reviewed = confirmed + int(((status == "dismissed") & in_band).sum())
-        rows.append({"band": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "candidates": int(in_band.sum()),
-                     "reviewed": reviewed, "confirmed": confirmed})
+    n_bands = len(edges) - 1
+    band = np.clip(np.searchsorted(edges, table["error_score"].to_numpy(float), side="right") - 1, 0, n_bands - 1)
+    status = table["review_status"]
+
+    def per_band(mask=None):
+        return np.bincount(band if mask is None else band[mask], minlength=n_bands)
+
+    confirmed = per_band((status == "confirmed").to_numpy())
+    rows = {"band": [f"{edges[b]:.1f}-{edges[b + 1]:.1f}" for b in range(n_bands)], "candidates": per_band(),
+            "reviewed": confirmed + per_band((status == "dismissed").to_numpy()), "confirmed": confirmed}
     out = pd.DataFrame(rows)
     k, n = out["confirmed"].to_numpy(float), out["reviewed"].to_numpy(float)
     out["precision"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)

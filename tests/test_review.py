@@ -231,3 +231,30 @@ def test_cli_status_and_export(ds, tmp_path):
     bad = subprocess.run(run + ["export", "--dataset", "no-such-dataset", "--coco", str(tmp_path / "x.json")],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "no-such-dataset" in bad.stderr
+
+
+def test_indexed_candidates_review_the_same_as_plain_ones():
+    cands = pd.DataFrame({
+        "sample_id": ["s1", "s1", "s2"], "filepath": ["/a.jpg", "/a.jpg", "/b.jpg"],
+        "label_field": ["ground_truth", "ground_truth", "predictions"], "label_id": ["a", "b", "c"],
+        "label": ["cat", "dog", "cat"], "error_type": ["low_iou", "spurious", "missing"],
+        "error_score": [0.9, 0.5, 0.2], "error_iou": [0.6, np.nan, np.nan], "error_match_id": ["p", None, None],
+        "x": [0.1] * 3, "y": [0.1] * 3, "w": [0.2] * 3, "h": [0.2] * 3})
+    at = pd.Timestamp("2026-01-02 03:04:05")
+    current = pd.DataFrame({"label_field": ["ground_truth", "ground_truth"], "sample_id": ["s1", "s9"],
+                            "label_id": ["b", "gone"], "label": ["dog", "cat"],
+                            "review_status": ["confirmed", "dismissed"], "review_by": ["ann", "bob"],
+                            "review_at": [at, at], "review_comment": [None, "kept"],
+                            "error_type": ["spurious", "low_iou"]}, columns=review.DECISION_COLUMNS)
+    indexed = review.indexed_candidates(cands)
+    assert indexed["label_id"].tolist() == ["a", "b", "c"]
+    for candidates in (cands, indexed):
+        table = review.review_table(candidates, current)
+        assert table["review_status"].astype(str).tolist() == ["pending", "confirmed", "pending"]
+        assert table["review_by"].tolist()[1] == "ann" and pd.isna(table["review_by"].tolist()[0])
+        assert table["review_at"].tolist()[1] == at and pd.isna(table["review_at"].tolist()[2])
+        assert review.orphaned(candidates, current)["label_id"].tolist() == ["gone"]
+        pending_cats = review.filter_table(table, statuses=["pending"], classes=["cat"])
+        assert pending_cats["label_id"].tolist() == ["a", "c"]
+        assert review.progress_by_type(table).set_index("error_type")["confirmed"].to_dict() == {
+            "missing": 0, "low_iou": 0, "spurious": 1}
