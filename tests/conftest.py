@@ -1,20 +1,12 @@
-"""Test isolation: a private FiftyOne database and data folder per test session.
+"""Test isolation: a private FiftyOne database and data folder per test session (see ``_isolation.py``).
 
 The environment is set before anything imports ``fiftyone`` (FiftyOne reads it
-at import), so the tests start their own MongoDB in a temporary folder and never
-see the user's datasets.
+at import), so the tests never see the user's datasets.
 """
 
-import os
-import tempfile
+from _isolation import isolate
 
-_ROOT = tempfile.mkdtemp(prefix="labeldash-tests-")
-os.environ["FIFTYONE_DATABASE_DIR"] = os.path.join(_ROOT, "db")
-os.environ["FIFTYONE_DATABASE_NAME"] = "labeldash-tests"
-os.environ.pop("FIFTYONE_DATABASE_URI", None)
-os.environ["LABELDASH_HOME"] = os.path.join(_ROOT, "home")
-os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
-os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+isolate("labeldash-tests-")
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
