@@ -357,10 +357,20 @@ def simulate(X, y, seeds: int = 5, *, n_jobs: int = 2, progress=None, random_sta
                                                           ignore_index=True)
 
 
+def _path(source, seeds, settings):
+    settings = {k: v[0] for k, v in SIMULATION.items()} | settings
+    return al.run_path("consensus", source, [source, seeds, sorted(settings.items())]), settings
+
+
+def stored_simulation(source: str, seeds: int = 5, **settings) -> pd.DataFrame | None:
+    """The persisted result of :func:`cached_simulation` for this request, or ``None`` if never run."""
+    path, _ = _path(source, seeds, settings)
+    return pd.read_csv(path) if path.exists() else None
+
+
 def cached_simulation(source: str, seeds: int = 5, *, n_jobs: int = 2, progress=None, **settings) -> pd.DataFrame:
     """:func:`simulate` on an embedded source's PCA features, persisted under ``data_home()/consensus/``."""
-    settings = {k: v[0] for k, v in SIMULATION.items()} | settings
-    path = al.run_path("consensus", source, [source, seeds, sorted(settings.items())])
+    path, settings = _path(source, seeds, settings)
     if path.exists():
         return pd.read_csv(path)
     X, y, _ = lc.load_source(source)

@@ -251,14 +251,24 @@ def classification_scores(X, y, seeds: int = 3, n_folds: int = 5, *, n_jobs: int
                          "confidence": proba.max(2).ravel(), "correct": (proba.argmax(2) == codes).ravel()})
 
 
+def _classification_path(source, seeds):
+    return al.run_path("hitl", source, [source, seeds])
+
+
+def stored_classification(source: str, seeds: int = 3) -> pd.DataFrame | None:
+    """The persisted result of :func:`cached_classification`, or ``None`` if never run."""
+    path = _classification_path(source, seeds)
+    return pd.read_csv(path) if path.exists() else None
+
+
 def cached_classification(source: str, seeds: int = 3, *, n_jobs: int = 2) -> pd.DataFrame:
     """:func:`classification_scores` on an embedded source's PCA features, persisted under ``data_home()/hitl/``."""
-    path = al.run_path("hitl", source, [source, seeds])
-    if path.exists():
-        return pd.read_csv(path)
+    stored = stored_classification(source, seeds)
+    if stored is not None:
+        return stored
     X, y, _ = lc.load_source(source)
     df = classification_scores(al.features(X), y, seeds, n_jobs=n_jobs)
-    al.save_csv(df, path)
+    al.save_csv(df, _classification_path(source, seeds))
     return df
 
 
