@@ -8,12 +8,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also runs standa
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
 
 from analysis import datasets, measurements  # noqa: E402
 from analysis import prelabel as pl  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
-from dashboard import common  # noqa: E402
+from dashboard import charts, common  # noqa: E402
 
 CONFIDENCES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ACTION_COLORS = {"accept": "#009E73", "fix": "#E69F00", "draw": "#0072B2", "delete": "#D55E00"}
@@ -30,16 +29,8 @@ def _sweep(gt, pred, confidences: tuple, secs: tuple, accept_iou: float, fix_iou
 
 
 def _chart(sw: pd.DataFrame, chosen: float) -> go.Figure:
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    x = sw["min_confidence"]
-    fig.add_trace(go.Scatter(x=x, y=sw["speedup"], mode="lines+markers", name="speed-up vs drawing every box",
-                             line=dict(color="#0072B2"),
-                             error_y=dict(type="data", symmetric=False, array=sw["speedup_high"] - sw["speedup"],
-                                          arrayminus=sw["speedup"] - sw["speedup_low"])))
-    fig.add_trace(go.Scatter(x=x, y=sw["anchoring"], mode="lines+markers", name="pre-labels wrong if kept as shown",
-                             line=dict(color="#D55E00", dash="dash"),
-                             error_y=dict(type="data", symmetric=False, array=sw["anchoring_high"] - sw["anchoring"],
-                                          arrayminus=sw["anchoring"] - sw["anchoring_low"])), secondary_y=True)
+    fig = charts.two_measures(sw, "min_confidence", ("speedup", "speed-up vs drawing every box"),
+                              ("anchoring", "pre-labels wrong if kept as shown"))
     fig.add_vline(x=chosen, line=dict(color="#999999", dash="dot"))
     fig.update_xaxes(title="minimum confidence of a pre-label")
     fig.update_yaxes(title="speed-up (x)", rangemode="tozero", secondary_y=False)
