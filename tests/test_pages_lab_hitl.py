@@ -111,3 +111,33 @@ def test_new_lab_pages_run_inside_the_app(error_dataset):
                         ("prelabelling.py", f"Pre-labelling: {error_dataset}")]:
         at.switch_page(f"views/{page}").run()
         assert not at.exception and at.title[0].value == title
+
+
+def test_uploaded_csvs_and_their_messages():
+    at = _page("human_in_the_loop.py")
+    at.session_state["hitl_mode"] = "csv"
+    at.session_state["hitl_target"] = 0.99
+    at.run()
+    at.file_uploader(key="hitl_csv").set_value(("s.csv", b"confidence,correct\n0.9,maybe\n", "text/csv")).run()
+    assert not at.exception and "row 2 holds 'maybe'" in at.error[0].value
+    rows = "".join(f"{1 - i / 1000},{int(i < 800)}\n" for i in range(1000))
+    at.file_uploader(key="hitl_csv").set_value(("s.csv", f"confidence,correct\n{rows}".encode(), "text/csv")).run()
+    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 2
+    assert any("people label **20%**" in m.value for m in at.markdown)
+
+    cs = _page("consensus.py")
+    cs.session_state["cs_mode"] = "csv"
+    cs.session_state["cs_csv_seeds"] = 1
+    cs.run()
+    cs.file_uploader(key="cs_csv").set_value(("a.csv", b"task,worker,label\n1,ann,cat\n2,ann,dog\n", "text/csv")).run()
+    assert not cs.exception and "only one annotator" in cs.error[0].value
+    lines = ["task,worker,label,gold"]
+    for t in range(40):
+        truth = "cat" if t % 2 else "dog"
+        lines += [f"{t},ann,{truth},{truth}", f"{t},bob,{'dog' if t % 3 else truth},{truth}",
+                  f"{t},cy,{'cat' if t % 5 else truth},{truth}", f"{t},net,{truth},{truth}"]
+    cs.file_uploader(key="cs_csv").set_value(("a.csv", "\n".join(lines).encode(), "text/csv")).run()
+    assert not cs.exception and not cs.error
+    cs.selectbox(key="cs_model_worker").set_value("net").run()
+    assert not cs.exception and not cs.error and len(cs.get("plotly_chart")) == 1
+    assert "Dawid-Skene + model" in cs.dataframe[0].value.columns

@@ -39,8 +39,8 @@ def _scores(mode: str):
         seeds = int(c2.number_input("Seeds", 1, 10, 3, key="hitl_seeds", help="cross-validation splits, each its own"))
         df = hitl.stored_classification(source, seeds)
         if df is None:
-            st.caption("Not run yet with these settings: 5-fold cross-validation of an RBF SVM per seed takes about "
-                       "10 s per seed on MNIST-5k on two cores; results are saved and reused.")
+            st.caption("Not run yet with these settings: 5-fold cross-validation of an RBF SVM takes 10-20 s "
+                       "per seed on MNIST-5k on two cores; results are saved and reused.")
             if not st.button("Run", key="hitl_run", type="primary", icon=":material/play_arrow:"):
                 st.stop()
             with st.spinner("Cross-validating..."):
