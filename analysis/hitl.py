@@ -218,7 +218,7 @@ def _fold_proba(X, y, train, test, seed) -> np.ndarray:
     from sklearn.svm import SVC
 
     with warnings.catch_warnings():
-        # libsvm's pairwise-coupled Platt probabilities rank the answers far better (2% vs 100% to people on
+        # libsvm's pairwise-coupled Platt probabilities rank the answers far better (5% vs 100% to people on
         # digits at 99%) than the one-vs-rest CalibratedClassifierCV that scikit-learn 1.9 suggests instead
         warnings.simplefilter("ignore", FutureWarning)
         return SVC(C=10.0, probability=True, random_state=seed).fit(X[train], y[train]).predict_proba(X[test])
