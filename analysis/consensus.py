@@ -163,7 +163,7 @@ def aggregate(ann: pd.DataFrame, method: str, proba: pd.DataFrame | None = None)
     if proba is not None:
         model = proba.idxmax(axis=1)
         ann = pd.concat([ann, pd.DataFrame({"task": model.index, "worker": MODEL, "label": model.to_numpy()})])
-    agg = ca.MajorityVote() if method == "majority" else ca.DawidSkene(n_iter=100)
+    agg = ca.MajorityVote() if method == "majority" else ca.DawidSkene()
     return agg.fit_predict(ann[["task", "worker", "label"]])
 
 
@@ -326,19 +326,21 @@ def crowd_trained_model(X, classes, random_state: int = 0) -> ModelFn:
     return model
 
 
-def _one_seed(X, codes, classes, confusion, settings, seed):
+def _one_seed(X, codes, classes, confusion, settings, seed, methods):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # one thread per worker: joblib runs one worker per core
         ann = simulate_annotators(codes, confusion, **settings, random_state=seed)
         ann["label"] = np.asarray(classes, dtype=object)[ann["label"].astype(int)]
         truth = pd.Series(np.asarray(classes, dtype=object)[codes], index=np.arange(len(codes)).astype(str))
-        return accuracy_by_overlap(ann, truth, crowd_trained_model(X, list(classes), seed), seed=seed)
+        return accuracy_by_overlap(ann, truth, crowd_trained_model(X, list(classes), seed), seed=seed,
+                                   methods=methods)
 
 
-def simulate(X, y, seeds: int = 5, *, n_jobs: int = 2, progress=None, random_state: int = 0, **settings) -> pd.DataFrame:
-    """:func:`accuracy_by_overlap` on simulated annotators (:func:`simulate_annotators`, ``settings`` as in
-    :data:`SIMULATION`) for ``seeds`` seeds; each seed draws its own annotators and answers."""
+def simulate(X, y, seeds: int = 5, *, methods=tuple(METHODS), n_jobs: int = 2, progress=None, random_state: int = 0,
+             **settings) -> pd.DataFrame:
+    """:func:`accuracy_by_overlap` of ``methods`` on simulated annotators (:func:`simulate_annotators`,
+    ``settings`` as in :data:`SIMULATION`) for ``seeds`` seeds; each seed draws its own annotators and answers."""
     from joblib import Parallel, delayed
 
     X = np.asarray(X, dtype=float)
@@ -348,7 +350,8 @@ def simulate(X, y, seeds: int = 5, *, n_jobs: int = 2, progress=None, random_sta
     confusion = confusability(X, codes, random_state)
     rows = []
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_one_seed)(X, codes, classes.astype(str), confusion, settings, random_state + s) for s in range(seeds))
+        delayed(_one_seed)(X, codes, classes.astype(str), confusion, settings, random_state + s, methods)
+        for s in range(seeds))
     for i, df in enumerate(results, 1):
         rows.append(df)
         if progress:
@@ -379,11 +382,14 @@ def cached_simulation(source: str, seeds: int = 5, *, n_jobs: int = 2, progress=
     return df
 
 
-def on_annotations(df: pd.DataFrame, model_worker: str | None = None, seeds: int = 5) -> pd.DataFrame:
-    """:func:`accuracy_by_overlap` over ``seeds`` random annotator orders on a checked task/worker/label table."""
+def on_annotations(df: pd.DataFrame, model_worker: str | None = None, seeds: int = 5,
+                   methods=tuple(METHODS)) -> pd.DataFrame:
+    """:func:`accuracy_by_overlap` of ``methods`` over ``seeds`` random annotator orders on a checked
+    task/worker/label table."""
     humans, proba, truth = split_model(df, model_worker)
     model = (lambda _: proba) if proba is not None else None
-    return pd.concat([accuracy_by_overlap(humans, truth, model, seed=s) for s in range(seeds)], ignore_index=True)
+    return pd.concat([accuracy_by_overlap(humans, truth, model, seed=s, methods=methods) for s in range(seeds)],
+                     ignore_index=True)
 
 
 def measurement(result: dict, what: str) -> tuple[float, str, dict]:

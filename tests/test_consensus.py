@@ -65,9 +65,11 @@ def test_simulation_model_helps_and_overlaps_replaced():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(c * 4, 1, (100, 2)) for c in range(3)])  # three easy blobs
     y = np.repeat(["a", "b", "c"], 100)
-    df = cs.simulate(X, y, seeds=2, n_jobs=1, workers=6, annotators=3, skill_low=0.5, skill_high=0.7)
+    # Dawid-Skene is left to the other tests: crowd-kit's EM takes seconds per fit even on 300 items
+    df = cs.simulate(X, y, seeds=2, methods=("majority", "crowdlab"), n_jobs=1, workers=6, annotators=3,
+                     skill_low=0.5, skill_high=0.7)
     s = cs.summarize(df)
-    assert set(s["method"]) == set(cs.METHODS) and s["overlap"].max() == 3
+    assert set(s["method"]) == {"majority", "crowdlab"} and s["overlap"].max() == 3
     assert not ((s["method"] == "crowdlab") & (s["overlap"] == 1)).any()  # not defined with one annotator
     best = s.groupby("with_model")["mean"].max()
     assert best[True] > best[False]  # an accurate model in the vote beats weak annotators
@@ -88,14 +90,14 @@ def test_overlaps_replaced_by_hand():
 def test_csv_with_a_model_worker_and_cli(tmp_path, capsys):
     rng = np.random.default_rng(1)
     rows = []
-    for t in range(60):
+    for t in range(30):
         truth = "cat" if t % 2 else "dog"
         for w in ("ann", "bob", "cy"):
             rows.append((t, w, truth if rng.random() < 0.7 else ("dog" if truth == "cat" else "cat"), truth, ""))
         rows.append((t, "net", truth if t % 10 else ("dog" if truth == "cat" else "cat"), truth, 0.9))
     path = tmp_path / "ann.csv"
     pd.DataFrame(rows, columns=["task", "worker", "label", "gold", "confidence"]).to_csv(path, index=False)
-    df = cs.on_annotations(cs.read_annotations(path), "net", seeds=2)
+    df = cs.on_annotations(cs.read_annotations(path), "net", seeds=2, methods=("majority",))
     assert set(df["overlap"]) == {1, 2, 3} and df["with_model"].any() and (~df["with_model"]).any()
     assert cs.main(["run", "--csv", str(path), "--model-worker", "net", "--seeds", "1"]) == 0
     out = json.loads(capsys.readouterr().out)
