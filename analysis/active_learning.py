@@ -396,16 +396,20 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def run_cli(argv, prog: str, description: str, add_arguments: Callable, compute: Callable) -> int:
+def run_cli(argv, prog: str, description: str, add_arguments: Callable, compute: Callable,
+            sources: bool = True) -> int:
     """The labelling-lab CLIs: ``prog run --source S --seeds N --jobs J [own options]``, JSON on stdout.
 
     ``add_arguments(run_parser)`` adds the command's own options; ``compute(args,
-    progress)`` returns the JSON-able answer. Bad input: one line on stderr, exit 2.
+    progress)`` returns the JSON-able answer (its ``source`` key, if any, wins).
+    ``sources=False`` drops ``--source`` for commands on the user's own data.
+    Bad input: one line on stderr, exit 2.
     """
     parser = lc._Parser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=lc._Parser)
-    r = sub.add_parser("run", help="simulate on an embedded data set and print JSON")
-    r.add_argument("--source", choices=list(lc.SOURCES), default="mnist5k")
+    r = sub.add_parser("run", help="measure and print JSON")
+    if sources:
+        r.add_argument("--source", choices=list(lc.SOURCES), default="mnist5k", help="embedded data set")
     r.add_argument("--seeds", type=_positive, default=5)
     r.add_argument("--jobs", type=_positive, default=2, help="worker processes")
     add_arguments(r)
@@ -415,7 +419,7 @@ def run_cli(argv, prog: str, description: str, add_arguments: Callable, compute:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({"source": args.source, **out}))
+    print(json.dumps({"source": getattr(args, "source", None), **out}))
     return 0
 
 

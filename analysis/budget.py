@@ -24,7 +24,9 @@ Options (:func:`compare`):
 People label only ``human_share`` of the items on every route: with human in
 the loop, the model's confident answers are auto-accepted and only the rest go
 to labellers (1.0 = people label everything). So labeller hours, not the labels
-the model gets, scale by ``human_share``.
+the model gets, scale by ``human_share``. Each of those items is labelled by
+``overlap`` annotators (1 = once; more where a consensus of several people
+is the label), which scales the labeller hours too.
 
 Any assumption can be replaced by a measurement from the labelling lab
 (:mod:`analysis.measurements`); :class:`Scenario` keeps which inputs are
@@ -95,6 +97,10 @@ class Assumptions:
     labels_per_item: float = _f(
         1.0, "labels per item", "1 for classification; for detection/segmentation use your data's "
         "objects per image (see Dataset overview).", 1.0, 1.0, "Labels per item")
+    overlap: float = _f(
+        1.0, "annotators per item", "1 = each item labelled once; consensus set-ups use 3-5 annotators per item "
+        "(measure how many you need, with the model's vote, on the Consensus page).", 1.0, 3.0,
+        "Annotators per item (overlap)")
     qa_overhead: float = _f(
         0.25, "fraction of labelling time", "Assumption: review/QA adds 15-35% of labelling time in "
         "typical two-stage workflows.", 0.1, 0.5, "Review / QA overhead")
@@ -167,17 +173,21 @@ def _check(obj):
     if isinstance(obj, Assumptions):
         if obj.prelabel_speedup < 1:
             raise BudgetError("pre-labelling speed-up must be at least 1 (1 = no faster)")
+        if obj.overlap < 1:
+            raise BudgetError("annotators per item must be at least 1")
         if obj.labellers <= 0 or obj.engineers <= 0 or obj.hours_per_week <= 0:
             raise BudgetError("labellers, engineers and hours per week must be positive")
 
 
 def labelling_hours(n_items: float, a: Assumptions, speed_factor: float = 1.0) -> float:
-    """Labeller hours for ``n_items``: items x human share x labels per item x seconds per label x (1 + QA) / speed.
+    """Labeller hours for ``n_items``: items x human share x overlap x labels per item x seconds per label
+    x (1 + QA) / speed.
 
     ``human_share`` is the share of items people still label (the rest the
-    model's confident answers cover), so it scales the hours, not the items.
+    model's confident answers cover), so it scales the hours, not the items;
+    ``overlap`` is how many annotators label each of those items.
     """
-    return (n_items * a.human_share * a.labels_per_item * a.seconds_per_label * (1 + a.qa_overhead)
+    return (n_items * a.human_share * a.overlap * a.labels_per_item * a.seconds_per_label * (1 + a.qa_overhead)
             / 3600.0 / speed_factor)
 
 
@@ -221,10 +231,11 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
              labelling_hours(labels_needed * (1 - a.al_savings), a), a.al_setup_hours, a,
              note=f"{a.al_savings:.0%} fewer labels ({_status('al_savings', measured)})"),
     ]
-    if a.human_share < 1:
-        for r in rows:
-            share = f"people label {a.human_share:.0%} of the items ({_status('human_share', measured)})"
-            r["note"] = f"{r['note']}; {share}" if r["note"] else share
+    extra = ([f"people label {a.human_share:.0%} of the items ({_status('human_share', measured)})"]
+             if a.human_share < 1 else [])
+    extra += [f"{a.overlap:g} annotators per item ({_status('overlap', measured)})"] if a.overlap != 1 else []
+    for r in rows:
+        r["note"] = "; ".join([r["note"], *extra] if r["note"] else extra)
     for r in rows:
         r["p_reach"] = float(math.isfinite(labels_needed))
     plan_hours = plan.weeks * a.hours_per_week * a.engineers

@@ -28,6 +28,9 @@ pages = {
     "Labelling lab": [
         st.Page("views/active_learning.py", title="Active learning", icon=":material/model_training:"),
         st.Page("views/pseudo_labelling.py", title="Pseudo-labelling", icon=":material/auto_fix_high:"),
+        st.Page("views/human_in_the_loop.py", title="Human in the loop", icon=":material/rule:"),
+        st.Page("views/consensus.py", title="Consensus with the model", icon=":material/groups:"),
+        st.Page("views/prelabelling.py", title="Pre-labelling", icon=":material/edit_square:"),
     ],
 }
 page = st.navigation(pages)

@@ -111,3 +111,26 @@ _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"
 def md_escape(text) -> str:
     """``text`` shown literally inside Markdown (label names, comments and paths are user data)."""
     return str(text).translate(_MARKDOWN_SPECIAL)
+
+
+def truth_and_predictions(ds, key: str) -> tuple[str, str]:
+    """Select boxes for the truth field (default: the clean truth where there is one) and the predictions field.
+
+    Stops the page with a warning when the dataset has fewer than two ``Detections`` fields.
+    """
+    from analysis import box_match
+
+    fields = datasets.detection_fields(ds)
+    if len(fields) < 2:
+        st.warning("This page needs a truth field and a predictions field (with confidences). "
+                   "Import predictions with your data on the Load data page.")
+        st.stop()
+    truth = box_match.truth_field(ds)
+    c1, c2 = st.columns(2)
+    gt = c1.selectbox("Truth field", fields, index=fields.index(truth) if truth in fields else 0, key=f"{key}_truth",
+                      help="What the boxes are checked against. The demo's clean_ground_truth holds its true boxes; "
+                           "ground_truth holds the labels with their injected errors.")
+    preds = [f for f in fields if f != gt]
+    pred = c2.selectbox("Predictions field", preds, key=f"{key}_pred",
+                        index=preds.index(datasets.PRED_FIELD) if datasets.PRED_FIELD in preds else 0)
+    return gt, pred

@@ -125,6 +125,18 @@ def test_human_share_scales_labeller_hours_not_labels():
         bd.compare(1000, replace(A, human_share=1.2))
 
 
+def test_overlap_multiplies_labeller_hours():
+    # three annotators per item: 1,000 labels take 37.5 h instead of 12.5 h; together with a 50% human share 18.75 h
+    t = bd.compare(1000, replace(A, overlap=3.0, human_share=0.5), PLAN, target=0.85)
+    assert t.loc["random", "labels"] == pytest.approx(1000)
+    assert t.loc["random", "labeller_hours"] == pytest.approx(18.75)
+    assert "3 annotators per item (assumed)" in t.loc["random", "note"]
+    assert "people label 50% of the items" in t.loc["random", "note"]
+    assert "annotators per item" not in bd.compare(1000, A, PLAN).loc["random", "note"]
+    with pytest.raises(bd.BudgetError, match="annotators per item must be at least 1"):
+        bd.compare(1000, replace(A, overlap=0.5))
+
+
 def test_measurements_replace_assumptions_and_are_reported():
     measured = {"al_savings": {"value": 0.45, "source": "AL simulation on mnist5k", "detail": {"low": 0.3},
                                "measured_at": "2026-11-25T10:00:00+00:00"},

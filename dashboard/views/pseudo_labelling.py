@@ -8,25 +8,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also runs standa
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
 
 from analysis import learning_curves as lc  # noqa: E402
 from analysis import pseudo_labels as pl  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
+from dashboard import charts  # noqa: E402
 
 
 def _chart(summary: pd.DataFrame) -> go.Figure:
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    x = summary["threshold"]
-    fig.add_trace(go.Scatter(x=x, y=summary["gain"], mode="lines+markers", name="accuracy gain (mean)",
-                             line=dict(color="#0072B2"),
-                             error_y=dict(type="data", symmetric=False, array=summary["gain_high"] - summary["gain"],
-                                          arrayminus=summary["gain"] - summary["gain_low"])))
-    fig.add_trace(go.Scatter(x=x, y=summary["noise"], mode="lines+markers", name="wrong pseudo-labels (share)",
-                             line=dict(color="#D55E00", dash="dash"),
-                             error_y=dict(type="data", symmetric=False, array=summary["noise_high"] - summary["noise"],
-                                          arrayminus=summary["noise"] - summary["noise_low"])),
-                  secondary_y=True)
+    fig = charts.two_measures(summary, "threshold", ("gain", "accuracy gain (mean)"),
+                              ("noise", "wrong pseudo-labels (share)"))
     fig.add_hline(y=0, line=dict(color="#999999", width=1))
     fig.update_xaxes(title="confidence threshold for adopting a pseudo-label")
     fig.update_yaxes(title="test accuracy gain over the seed set alone", tickformat="+.1%", secondary_y=False)
