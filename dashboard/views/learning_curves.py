@@ -113,8 +113,9 @@ def _verdict(name, answer, target, n_max):
 
 st.title("Learning curves")
 st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
-           "on the gap to a perfect score, choosing among saturating forms by how well each extrapolates inside "
-           "the data; bands are 80% bootstrap intervals widened for extrapolation error.")
+           "on the gap to a perfect score: a power law with a ceiling, its exponent and ceiling guided by a prior "
+           "learned on real curves, unless another form extrapolated clearly better inside the data; bands are "
+           "80% bootstrap intervals widened by the extrapolation error measured on real curves.")
 points, origin = _points()
 if points is None:
     st.stop()
@@ -142,7 +143,8 @@ table = pd.DataFrame([
      "80% low": a["labels_to_target"]["low"] if a["labels_to_target"] else None,
      "80% high": a["labels_to_target"]["high"] if a["labels_to_target"] else None,
      "P(ceiling below target)": a["p_ceiling_below_target"],
-     "form weights": ", ".join(f"{f} {w:.2f}" for f, w in zip(fits[name].forms, fits[name].weights))}
+     "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
+                                                      if np.isfinite(e))}
     for name, a in answers.items()])
 st.dataframe(table, hide_index=True, width="stretch")
 

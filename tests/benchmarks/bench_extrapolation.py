@@ -46,43 +46,87 @@ def _noisy(y, rate, seed=0):
     return y
 
 
+def _crops(name, load):
+    """``crops:<name>`` of a detection dataset imported by ``load(name)`` for the run, deleted afterwards."""
+    from analysis import datasets
+
+    load(name)
+    try:
+        return lc.load_source(lc.CROPS + name)
+    finally:
+        datasets.delete(name)
+
+
 def _datasets():
-    """name -> (X, y, image_shape or None, models)."""
+    """name -> (loader of (X, y, image_shape or None), models); the loaders run only when needed."""
     from sklearn.datasets import load_breast_cancer
 
-    Xm, ym, sm = lc.load_source("mnist5k")
-    Xd, yd, sd = lc.load_source("digits")
-    X14, s14 = _pool(Xm, sm, 2)
-    X7, s7 = _pool(Xm, sm, 4)
-    bin_mask = np.isin(ym, [4, 9])
-    bc = load_breast_cancer()
-    return {  # cheap ones first
-        "digits": (Xd, yd, sd, ["logreg", "mlp", "cnn", "rf", "knn", "nb", "linsvm", "hgb"]),
-        "digits_noise20": (Xd, _noisy(yd, 0.2), sd, ["logreg", "mlp", "rf", "knn"]),
-        "breast_cancer": (bc.data, bc.target, None, ["logreg", "rf", "knn", "nb", "mlp", "hgb"]),
-        "mnist7": (X7, ym, s7, ["logreg", "mlp", "rf", "knn", "hgb", "cnn"]),
-        "mnist_4v9": (Xm[bin_mask], ym[bin_mask], sm, ["logreg", "mlp", "rf", "knn"]),
-        "mnist5k": (Xm, ym, sm, ["logreg", "mlp", "cnn", "rf", "knn", "linsvm"]),
-        "mnist14": (X14, ym, s14, ["logreg", "mlp", "cnn", "rf", "knn"]),
-        "mnist5k_noise15": (Xm, _noisy(ym, 0.15), sm, ["logreg", "mlp", "cnn", "rf"]),
+    from analysis import datasets, demo
+
+    def mnist():
+        return lc.load_source("mnist5k")
+
+    def pooled(f):
+        def load():
+            X, y, s = mnist()
+            Xp, sp = _pool(X, s, f)
+            return Xp, y, sp
+        return load
+
+    def four_nine():
+        X, y, s = mnist()
+        keep = np.isin(y, [4, 9])
+        return X[keep], y[keep], s
+
+    def noisy(load, rate):
+        def noisy_load():
+            X, y, s = load()
+            return X, _noisy(y, rate), s
+        return noisy_load
+
+    def bc():
+        d = load_breast_cancer()
+        return d.data, d.target, None
+
+    bccd = _isolated.ROOT.parent / "shared/data/bccd/BCCD"
+    out = {  # cheap ones first
+        "digits": (lambda: lc.load_source("digits"), ["logreg", "mlp", "cnn", "rf", "knn", "nb", "linsvm", "hgb"]),
+        "digits_noise20": (noisy(lambda: lc.load_source("digits"), 0.2), ["logreg", "mlp", "rf", "knn"]),
+        "breast_cancer": (bc, ["logreg", "rf", "knn", "nb", "mlp", "hgb", "linsvm"]),
+        "mnist7": (pooled(4), ["logreg", "mlp", "rf", "knn", "hgb", "cnn", "nb", "linsvm"]),
+        "mnist_4v9": (four_nine, ["logreg", "mlp", "rf", "knn", "cnn", "hgb"]),
+        "mnist5k": (mnist, ["logreg", "mlp", "cnn", "rf", "knn", "linsvm"]),
+        "mnist14": (pooled(2), ["logreg", "mlp", "cnn", "rf", "knn", "hgb", "linsvm"]),
+        "mnist5k_noise15": (noisy(mnist, 0.15), ["logreg", "mlp", "cnn", "rf"]),
+        # object crops of detection datasets in FiftyOne (the app's crops:<dataset> source)
+        "demo_crops": (lambda: _crops("lcbench-demo", lambda n: demo.ensure_demo(name=n)),
+                       ["logreg", "mlp", "cnn", "rf", "knn", "hgb"]),
     }
+    if bccd.is_dir():
+        out["bccd_crops"] = (lambda: _crops("lcbench-bccd", lambda n: datasets.import_voc(n, bccd)),
+                             ["logreg", "mlp", "cnn", "rf", "knn", "hgb"])
+    return out
 
 
-def generate():
-    """Run the experiments behind the stored curves; data sets already in the CSV are kept (resumable)."""
-    done = pd.read_csv(CURVES) if CURVES.exists() else pd.DataFrame(columns=["curve"])
+def generate(n_jobs: int):
+    """Run the experiments behind the stored curves; (data set, model) pairs already in the CSV are kept."""
+    done = pd.read_csv(CURVES) if CURVES.exists() else pd.DataFrame(columns=["curve", "model"])
+    have = set(zip(done["curve"], done["model"]))
     frames = [done]
-    for name, (X, y, shape, models) in _datasets().items():
-        if name in set(done["curve"]):
+    for name, (load, models) in _datasets().items():
+        todo = [m for m in models if (name, m) not in have]
+        if not todo:
             continue
-        t0 = time.perf_counter()
-        n_pool = len(y) - min(1000, len(y) // 5)
-        sizes = lc.log_sizes(max(20, 2 * len(np.unique(y))), n_pool, 12)
-        df = lc.run_experiment(X, y, models, sizes, seeds=3, image_shape=shape,
-                               progress=lambda f, m: print(f"\r{name} {f:4.0%} {m:<50}", end="", flush=True))
-        frames.append(df.assign(curve=name)[["curve", "model", "n_labels", "seed", "metric"]])
-        print(f"\n{name}: {len(df)} runs in {time.perf_counter() - t0:.0f} s", flush=True)
-        pd.concat(frames).to_csv(CURVES, index=False, float_format="%.5f")
+        X, y, shape = load()
+        for model in todo:  # one model at a time, saved as it finishes
+            t0 = time.perf_counter()
+            n_pool = len(y) - min(1000, len(y) // 5)
+            sizes = lc.log_sizes(max(20, 2 * len(np.unique(y))), n_pool, 12)
+            df = lc.run_experiment(X, y, [model], sizes, seeds=3, image_shape=shape, n_jobs=n_jobs,
+                                   progress=lambda f, m: print(f"\r{name} {f:4.0%} {m:<50}", end="", flush=True))
+            frames.append(df.assign(curve=name)[["curve", "model", "n_labels", "seed", "metric"]])
+            print(f"\n{name} {model}: {len(df)} runs in {time.perf_counter() - t0:.0f} s", flush=True)
+            pd.concat(frames).to_csv(CURVES, index=False, float_format="%.5f")
 
 
 def lsq_pow3(n, m, n_pred):
@@ -147,8 +191,9 @@ def report(df: pd.DataFrame) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--generate", action="store_true", help="re-run the experiments behind the curves")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes for --generate")
     args = parser.parse_args()
     if args.generate:
-        generate()
+        generate(args.jobs)
         sys.exit(0)
     report(backtest(pd.read_csv(CURVES)))
