@@ -94,7 +94,8 @@ class Form:
     """A learning-curve shape in gap space, with ``x = log(n / n_ref)``.
 
     ``gap(x, theta)`` takes ``x`` of shape (m,) and ``theta`` of shape (d, p)
-    and returns (d, m) gaps; ``bounds(x, logg)`` the parameter box;
+    and returns (d, m) gaps; ``min_sizes`` how many distinct sizes a fit
+    needs; ``bounds(x, logg)`` the parameter box;
     ``start(x, logg, prior)`` starting parameter vectors; ``asymptote(theta)``
     the gap as ``n -> inf`` for each row; ``penalty(theta, prior)`` extra
     residuals (the prior), if any.
@@ -103,6 +104,7 @@ class Form:
     name: str
     formula: str
     n_params: int
+    min_sizes: int
     gap: Callable
     bounds: Callable
     start: Callable
@@ -142,25 +144,25 @@ FORMS = {
     f.name: f
     for f in [
         # theta = (logit phi, log c, log g_ref): g = g_ref (phi + (1 - phi) e^(-c x)), computed in logs
-        Form("pow3", "metric = ceiling - b n^-c (exponent and ceiling with a prior from real curves)", 3,
+        Form("pow3", "metric = ceiling - b n^-c (exponent and ceiling with a prior from real curves)", 3, 3,
              lambda x, t: np.exp(t[:, [2]] + np.logaddexp(np.log(_sigmoid(t[:, [0]])),
                                                           np.log(_sigmoid(-t[:, [0]])) - np.exp(t[:, [1]]) * x)),
              lambda x, logg: ([-12.0, -5.0, -30.0], [12.0, 3.0, 5.0]),
              lambda x, logg, prior: [[prior.mu_u + du, prior.mu_v, logg[-1]] for du in (0.0, -2.0, 2.0)],
              lambda t: np.exp(t[:, 2]) * _sigmoid(t[:, 0]),
              lambda t, prior: np.array([(t[0] - prior.mu_u) / prior.sd_u, (t[1] - prior.mu_v) / prior.sd_v])),
-        Form("pow2", "metric = perfect - b n^-c", 2,
+        Form("pow2", "metric = perfect - b n^-c", 2, 3,
              lambda x, t: np.exp(t[:, [0]] - t[:, [1]] * x),
              lambda x, logg: ([-30.0, 0.0], [30.0, 5.0]),
              lambda x, logg, prior: [list(_line(x, logg))],
              lambda t: np.zeros(len(t))),
-        Form("pow4", "metric = ceiling - b (n + d)^-c", 4,
+        Form("pow4", "metric = ceiling - b (n + d)^-c", 4, 5,
              # d = delta * n_ref: the size below which the curve flattens
              lambda x, t: t[:, [0]] + np.exp(t[:, [1]] - t[:, [2]] * np.log(np.exp(x) + t[:, [3]])),
              _gap_bounds([0.0], [1.0]),
              lambda x, logg, prior: [s + [0.05] for s in _free_starts(x, logg)],
              lambda t: t[:, 0]),
-        Form("mmf4", "metric = ceiling - b / (1 + (n / k)^c)", 4,
+        Form("mmf4", "metric = ceiling - b / (1 + (n / k)^c)", 4, 5,
              lambda x, t: t[:, [0]] + np.exp(t[:, [1]]) / (1.0 + np.exp(t[:, [2]] * (x - t[:, [3]]))),
              _gap_bounds([-20.0], [5.0]),
              lambda x, logg, prior: [[s[0], s[1] - s[2] * x.min() + np.log(2.0), s[2], x.min() + dx]
@@ -399,10 +401,8 @@ def fit_curve(
     x = np.log(stats.n / n_ref)
     logg = np.log(stats.mean_gap)
     w = _weights(stats)
-    usable = [f for f in forms if FORMS[f].n_params <= len(x) - (1 if FORMS[f].n_params > 2 else 0)]
-
     params = {}
-    for f in usable:
+    for f in (f for f in forms if FORMS[f].min_sizes <= len(x)):
         theta = _fit_form(FORMS[f], x, logg, w, prior)
         if theta is not None:
             params[f] = theta
@@ -410,12 +410,7 @@ def fit_curve(
         raise FitError("no curve form could be fitted to these points")
     names = list(params)
     holdout = _holdout_errors(names, x, logg, w, prior)
-    chosen = names[0]
-    tested = {f: e for f, e in holdout.items() if np.isfinite(e)}
-    if tested and np.isfinite(holdout[chosen]):
-        best = min(tested, key=tested.get)
-        if holdout[chosen] > GUARD * tested[best]:
-            chosen = best
+    chosen = choose_form(names[0], holdout)
 
     rng = np.random.default_rng(random_state)
     resampled = _bootstrap_log_gaps(stats, x, logg, FORMS[chosen], params[chosen], n_boot, rng)
@@ -424,6 +419,15 @@ def fit_curve(
     draw_theta = np.array([params[chosen] if d is None else d for d in draws]).reshape(n_boot, len(params[chosen]))
     return CurveFit(chosen, names, params, holdout, n_ref, perfect, higher_is_better, skip, prior,
                     draw_theta, rng.standard_normal(n_boot), model_sd, stats)
+
+
+def choose_form(main: str, holdout: dict) -> str:
+    """The main form, unless another extrapolated ``GUARD`` times better inside the data (``holdout``: form -> error)."""
+    tested = {f: e for f, e in holdout.items() if np.isfinite(e)}
+    if not np.isfinite(holdout.get(main, np.nan)):
+        return main
+    best = min(tested, key=tested.get)
+    return best if holdout[main] > GUARD * tested[best] else main
 
 
 def _holdout_errors(names, x, logg, w, prior):
@@ -439,7 +443,7 @@ def _holdout_errors(names, x, logg, w, prior):
     x_fit, x_test = x[:-h] - x[-h - 1], x[-h:] - x[-h - 1]
     for f in names:
         form = FORMS[f]
-        if form.n_params > k - h - (1 if form.n_params > 2 else 0):
+        if form.min_sizes > k - h:
             continue
         theta = _fit_form(form, x_fit, logg[:-h], w[:-h], prior)
         if theta is not None:
