@@ -180,6 +180,11 @@ def log_sizes(n_min: int, n_max: int, k: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(n_min, n_max, k)).astype(int))
 
 
+def default_sizes(n_classes: int, pool: int, k: int) -> np.ndarray:
+    """``k`` log-spaced sizes from ``max(2 * classes, min(20, pool / 4))`` to the whole training pool."""
+    return log_sizes(max(2 * n_classes, min(20, pool // 4)), pool, k)
+
+
 def validation_split(y: np.ndarray, val_size: int, random_state: int = 0):
     """Stratified split: ``(pool_index, val_index)``, the same for every model and seed."""
     from sklearn.model_selection import train_test_split
@@ -312,8 +317,7 @@ def run_experiment(
     Inputs: ``X`` (n_items, n_features) numbers (for the CNN, pixels scaled to
     about [0, 1] that reshape to ``image_shape``); ``y`` (n_items,) class
     labels; ``models`` names from :data:`MODELS`; ``sizes`` training-set sizes
-    (default: 10 log-spaced sizes from ``max(20, 2 * classes)`` to the whole
-    training pool); ``seeds`` repeats per size (each seed draws its own
+    (default: :func:`default_sizes`, 10 of them); ``seeds`` repeats per size (each seed draws its own
     stratified, nested training sets and model initialisation); ``val_size``
     items held out once for validation (default: 20% of the items, at most
     1,000); ``n_jobs`` worker processes (joblib); ``progress(fraction,
@@ -342,7 +346,7 @@ def run_experiment(
     val_size = val_size or min(1000, len(y_codes) // 5)
     pool, val = validation_split(y_codes, val_size, random_state)
     if sizes is None:
-        sizes = log_sizes(max(20, 2 * len(classes)), len(pool), 10)
+        sizes = default_sizes(len(classes), len(pool), 10)
     sizes = np.unique(np.asarray(sizes, dtype=int))
     if sizes.min() < 2 or sizes.max() > len(pool):
         raise CurveError(f"training-set sizes must lie in [2, {len(pool)}] (items left after validation)")
@@ -390,7 +394,7 @@ def cached_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seed
 
     The same request (source, models, number of sizes, seeds) is read back
     from disk instead of recomputed, also after a restart. Sizes are
-    ``n_sizes`` log-spaced from ``max(20, 2 * classes)`` to the whole pool;
+    ``n_sizes`` from :func:`default_sizes`;
     the validation split is 20% of the items, at most 1,000.
     """
     stored = stored_experiment(source, models, n_sizes, seeds)
@@ -398,7 +402,7 @@ def cached_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seed
         return stored
     X, y, shape = load_source(source)
     val = min(1000, len(y) // 5)
-    sizes = log_sizes(max(20, 2 * len(np.unique(y))), len(y) - val, n_sizes)
+    sizes = default_sizes(len(np.unique(y)), len(y) - val, n_sizes)
     df = run_experiment(X, y, list(models), sizes, seeds, val_size=val, image_shape=shape, n_jobs=n_jobs,
                         progress=progress)
     path = _experiment_path(source, models, n_sizes, seeds)
@@ -525,6 +529,50 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
     points = read_points(points)
     fits = fit_models(points, higher_is_better)
     return {name: summarize(fit, target, at, level) for name, fit in fits.items()}
+
+
+#: Needing more than this many times the current labels counts as "more data will not get there".
+FAR = 100
+
+
+def verdicts(fits: dict, target: float, n_now: int, level: float = 0.8) -> dict:
+    """Per model: label more, or change the model/architecture, with the evidence.
+
+    Inputs: ``fits`` (``{model: CurveFit}``), the ``target`` metric, ``n_now``
+    the labels of the largest run. A model gets ``"change the model"`` when
+    its fitted ceiling is more likely below the target than not, or when the
+    target needs more than ``FAR`` times ``n_now`` labels (or is never
+    reached); otherwise ``"label more"``. Output: ``{model: {"verdict",
+    "labels": estimate or None, "text"}}``; the text (markdown) gives the
+    evidence: labels needed with their ``level`` interval, the fitted
+    ceiling and the probability that it is below the target, the metric the
+    curve predicts at 10x ``n_now``, and the model that gets there with the fewest labels.
+    """
+    answers = {m: summarize(f, target, [10 * n_now], level) for m, f in fits.items()}
+    reach = {m: a["labels_to_target"]["estimate"] for m, a in answers.items()
+             if a["labels_to_target"] and a["p_ceiling_below_target"] < 0.5
+             and a["labels_to_target"]["estimate"] <= FAR * n_now}
+    out = {}
+    for m, a in answers.items():
+        lt, p, at10 = a["labels_to_target"], a["p_ceiling_below_target"], a["predicted"][str(10 * n_now)]
+        evidence = (f"Fitted ceiling {a['ceiling']:.3f} (probability it is below the target: {p:.0%}); at 10x the "
+                    f"labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "
+                    f"{at10['low']:.3f} to {at10['high']:.3f}).")
+        if m in reach:
+            high = "unbounded" if lt["high"] is None else f"{lt['high']:,}"
+            text = (f"**{m}: label more.** Reaches {target:g} at about **{lt['estimate']:,} labels** ({level:.0%} "
+                    f"interval {lt['low']:,} to {high}), {max(lt['estimate'] - n_now, 0):,} more than now. ")
+        else:
+            why = ("its fitted ceiling is below the target" if lt is None or p >= 0.5 else
+                   f"the target needs about {lt['estimate']:,} labels, over {FAR}x the {n_now:,} now")
+            others = sorted(reach, key=reach.get)
+            alt = (f" {others[0]} reaches it at about {reach[others[0]]:,} labels." if others else
+                   " None of the models compared gets there: change the architecture, the features or the label "
+                   "quality.")
+            text = f"**{m}: change the model.** More data of this kind will not get there: {why}.{alt} "
+        out[m] = {"verdict": "label more" if m in reach else "change the model",
+                  "labels": lt["estimate"] if lt else None, "text": text + evidence}
+    return out
 
 
 # --------------------------------------------------------------------------- results the planner reads
