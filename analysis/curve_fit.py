@@ -321,7 +321,9 @@ class CurveFit:
         x = np.log(n_grid / self.n_ref)
         crossing = _first_crossing(np.log(self._draw_gaps(x)), np.log(g_t), np.log(n_grid))
         est = _first_crossing(np.log(self._point_gap(x))[None], np.log(g_t), np.log(n_grid))[0]
-        lo, hi = np.quantile(crossing, [(1 - level) / 2, (1 + level) / 2])
+        # draws that never cross are inf; a finite stand-in keeps the quantile's interpolation defined
+        lo, hi = np.quantile(np.minimum(crossing, 2 * MAX_LABELS), [(1 - level) / 2, (1 + level) / 2])
+        lo, hi = (np.inf if v > MAX_LABELS else v for v in (lo, hi))
         return float(est), float(min(lo, est)), float(max(hi, est))
 
 
