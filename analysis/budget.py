@@ -39,6 +39,7 @@ and calendar weeks (elapsed). Pure functions, no Streamlit.
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
 import re
@@ -560,3 +561,48 @@ padding:2px 6px;text-align:left;font-size:13px}}table{{border-collapse:collapse;
 <h2>Inputs: measured or assumed</h2><table><tr><th>Input</th><th>Value</th><th>Unit</th><th>Status</th>
 <th>Measurement, or source of the default</th></tr>
 {a_rows}</table></body></html>"""
+
+
+def png_report(s: Scenario) -> bytes:
+    """The one-page report as a PNG (A4 portrait at 100 dpi): headline, options table, cost and time bars,
+    and the assumptions that flip the decision. For slides and chats where HTML does not travel."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
+    table = compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
+    flips = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target).query("flips")
+    names = [OPTIONS[k] for k in table.index]
+    fig = plt.figure(figsize=(8.27, 11.69), dpi=100)
+    fig.text(0.05, 0.96, f"Budget plan: {s.name}", fontsize=16, weight="bold")
+    fig.text(0.05, 0.90, f"Target {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.\n"
+             f"Learning curve: {_money(s.labels_needed)} more labels (80%: {_money(s.labels_low)} to "
+             f"{_money(s.labels_high)}), {s.labels_source}.\nCheapest: {OPTIONS[cheapest(table)]}. "
+             f"Fastest: {OPTIONS[cheapest(table, 'weeks')]}.", fontsize=10, va="bottom", wrap=True)
+    ax = fig.add_axes([0.05, 0.66, 0.9, 0.2])
+    ax.axis("off")
+    cells = ax.table(cellText=[[n, _money(r.labels), f"{r.labeller_hours:,.0f}", f"{r.engineer_hours:,.0f}",
+                                _money(r.cost), f"{r.weeks:.1f}"] for n, r in zip(names, table.itertuples())],
+                     colLabels=["Option", "Labels", "Labeller h", "Engineer h", "Cost", "Weeks"], loc="center",
+                     colWidths=[0.35, 0.13, 0.13, 0.13, 0.13, 0.13])
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(9)
+    cells.scale(1, 1.6)
+    for i, (col, title) in enumerate((("cost", "Cost"), ("weeks", "Calendar weeks"))):
+        ax = fig.add_axes([0.32, 0.42 - 0.2 * i, 0.6, 0.15])
+        vals = table[col].replace(np.inf, np.nan)
+        ax.barh(names, vals.fillna(0), color="#0072B2")
+        for y, v in enumerate(vals):
+            label = " not reachable" if np.isnan(v) else (f" {v:,.0f}" if col == "cost" else f" {v:.1f}")
+            ax.text(0 if np.isnan(v) else v, y, label, va="center", fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10, loc="left")
+    fig.text(0.05, 0.12, "What flips the decision within its range: "
+             + (", ".join(flips["assumption"]) if len(flips) else "nothing"), fontsize=10, wrap=True)
+    fig.text(0.05, 0.04, f"Measured inputs: {', '.join(s.measured) or 'none'}; everything else is an assumption.",
+             fontsize=8, color="#555555", wrap=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

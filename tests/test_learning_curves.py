@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from analysis import curve_fit as cf
 from analysis import learning_curves as lc
@@ -26,13 +27,15 @@ def _curve(a=0.92, b=0.6, c=0.45, noise=0.002, sizes=np.geomspace(50, 5000, 10),
 
 def test_pow3_recovers_known_parameters():
     pts = _curve(noise=0.0005)
-    fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed, forms=("pow3",), n_boot=20)
-    a_gap, log_b, c = fit.params["pow3"]
-    assert fit.ceiling() == pytest.approx(0.92, abs=0.005)
-    assert a_gap == pytest.approx(0.08, abs=0.005)
-    assert c == pytest.approx(0.45, abs=0.05)
-    # b in the fit's units: gap(n) = a + exp(log_b) (n / n_ref)^-c
-    assert np.exp(log_b) * fit.n_ref ** c == pytest.approx(0.6, rel=0.15)
+    for prior in (None, cf.PRIOR):  # plain least squares, and with the prior: enough sizes overrule it
+        fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed, forms=("pow3",), prior=prior, n_boot=20)
+        logit_phi, log_c, log_g_ref = fit.params["pow3"]
+        phi, c, g_ref = 1 / (1 + np.exp(-logit_phi)), np.exp(log_c), np.exp(log_g_ref)
+        assert fit.ceiling() == pytest.approx(0.92, abs=0.005)
+        assert g_ref * phi == pytest.approx(0.08, abs=0.005)
+        assert c == pytest.approx(0.45, abs=0.05)
+        # gap(n) = g_ref (phi + (1 - phi) (n / n_ref)^-c), so b = g_ref (1 - phi) n_ref^c
+        assert g_ref * (1 - phi) * fit.n_ref**c == pytest.approx(0.6, rel=0.15)
 
 
 def test_extrapolation_with_all_forms_holds_the_truth():
@@ -42,7 +45,8 @@ def test_extrapolation_with_all_forms_holds_the_truth():
     truth = 0.92 - 0.6 * 50_000 ** -0.45
     assert lo[0] <= truth <= hi[0]
     assert abs(est[0] - truth) < 0.01
-    assert np.isclose(fit.weights.sum(), 1.0) and set(fit.forms) <= set(cf.FORMS)
+    assert fit.form in fit.forms and set(fit.forms) == set(cf.FORMS)
+    assert all(np.isfinite(fit.holdout_error[f]) for f in fit.forms)
 
 
 def test_labels_to_target_matches_the_formula():
@@ -176,3 +180,44 @@ def test_cached_experiment_is_persisted():
     again = lc.cached_experiment("digits", ["nb"], n_sizes=3, seeds=1, n_jobs=1)
     pd.testing.assert_frame_equal(df.reset_index(drop=True), again, check_dtype=False)
     assert lc.stored_experiment("digits", ["nb"], 4, 1) is None
+
+
+def test_verdicts_say_change_the_model_with_evidence():
+    low = _curve(a=0.80, b=0.8, c=0.6).assign(model="small")  # flattens at 0.80
+    high = _curve(a=0.97, b=0.6, c=0.45).assign(model="big")
+    fits = lc.fit_models(pd.concat([low, high]))
+    v = lc.verdicts(fits, target=0.90, n_now=5000)
+    assert v["small"]["verdict"] == "change the model" and v["big"]["verdict"] == "label more"
+    assert "ceiling is below the target" in v["small"]["text"] and "big reaches it at about" in v["small"]["text"]
+    assert f"{v['big']['labels']:,} labels" in v["big"]["text"] and "at 10x the labels (50,000)" in v["big"]["text"]
+    # a target no model reaches: change the architecture
+    none = lc.verdicts(fits, target=0.995, n_now=5000)
+    assert all(x["verdict"] == "change the model" for x in none.values())
+    assert "None of the models compared gets there" in none["big"]["text"]
+
+
+def test_crops_of_a_detection_dataset_are_a_data_source(tmp_path):
+    from conftest import write_coco_fixture
+
+    from analysis import datasets
+
+    fx = write_coco_fixture(tmp_path, n_images=12)
+    inst = fx["instances"]
+    inst["annotations"].append({"id": 999, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
+                                "iscrowd": 1})  # a crowd box is not an object crop
+    Path(fx["instances_json"]).write_text(json.dumps(inst))
+    datasets.import_coco("crops-test", fx["images_dir"], fx["instances_json"], if_exists="overwrite")
+    assert "crops:crops-test" in lc.crop_sources()
+    X, y, shape = lc.load_source("crops:crops-test")
+    assert X.shape == (24, lc.CROP_SIDE**2) and X.dtype == np.float32 and shape == (lc.CROP_SIDE,) * 2
+    assert sorted(set(y)) == ["cat", "dog"] and (y == "cat").sum() == 12
+    # image i is one colour (i*40 % 255, 80, 120): every crop of it is that colour in grey
+    grey = Image.new("RGB", (1, 1), (40, 80, 120)).convert("L").getpixel((0, 0)) / 255
+    assert np.allclose(X[:2], grey, atol=1 / 255)
+    df = lc.cached_experiment("crops:crops-test", ["nb"], n_sizes=3, seeds=1, n_jobs=1)
+    assert set(df["model"]) == {"nb"} and lc.stored_experiment("crops:crops-test", ["nb"], 3, 1) is not None
+    with pytest.raises(lc.CurveError, match="crops need at least 20 boxes"):
+        datasets.import_coco("crops-few", fx["images_dir"], fx["instances_json"], if_exists="overwrite")
+        ds = datasets.load("crops-few")
+        ds.take(3, seed=0).keep()
+        lc.load_source("crops:crops-few")

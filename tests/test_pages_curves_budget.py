@@ -33,7 +33,7 @@ def test_learning_curves_runs_fits_and_sends_to_planner():
     assert not at.exception and not at.error
     assert lc.stored_experiment("digits", ["logreg", "nb"], 4, 2) is not None
     assert len(at.get("plotly_chart")) == 1
-    verdicts = [m.value for m in at.markdown if m.value.startswith("**logreg**")]
+    verdicts = [m.value for m in at.markdown if m.value.startswith("**logreg:")]
     assert verdicts and ("labels" in verdicts[0] or "ceiling" in verdicts[0])
     at.number_input(key="lc_target").set_value(0.999).run()  # beyond any ceiling of these curves
     assert not at.exception

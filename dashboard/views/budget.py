@@ -256,6 +256,8 @@ c3.download_button("Export JSON", json.dumps(s.to_dict(), indent=2), f"{name or 
                    "application/json", key="bp_json")
 c3.download_button("Export one-page report (HTML)", bd.html_report(s), f"{name or 'scenario'}.html", "text/html",
                    key="bp_html")
+c3.download_button("Export one-page report (PNG)", lambda: bd.png_report(s), f"{name or 'scenario'}.png",
+                   "image/png", key="bp_png", on_click="ignore")
 if st.button("Put this scenario in the page URL (to share)", key="bp_share", icon=":material/link:"):
     st.query_params.from_dict(s.to_query())
     st.session_state["bp_share_url"] = "?" + urlencode(s.to_query())

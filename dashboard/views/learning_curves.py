@@ -29,6 +29,17 @@ def _fits(points: pd.DataFrame, higher_is_better: bool) -> dict:
     return lc.fit_models(points, higher_is_better)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _verdicts(points: pd.DataFrame, higher_is_better: bool, target: float, n_now: int) -> dict:
+    return lc.verdicts(_fits(points, higher_is_better), target, n_now)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _sources() -> list[str]:
+    """Embedded sources, then the crops of every FiftyOne detection dataset (re-listed every 30 s)."""
+    return list(lc.SOURCES) + lc.crop_sources()
+
+
 def _points() -> tuple[pd.DataFrame | None, str]:
     """The curve points chosen in the sidebar-like controls, and a label of where they come from."""
     mode = st.radio("Curve points", ["Run an experiment", "Import a CSV"], horizontal=True, key="lc_mode")
@@ -43,7 +54,9 @@ def _points() -> tuple[pd.DataFrame | None, str]:
             st.error(f"{up.name}: {e}")
             return None, ""
     c1, c2, c3, c4 = st.columns([2, 3, 1, 1])
-    source = c1.selectbox("Data", list(lc.SOURCES), format_func=lambda s: lc.SOURCES[s][0], key="lc_source")
+    source = c1.selectbox("Data", _sources(), format_func=lc.describe_source, key="lc_source",
+                          help="Embedded data sets, or the object crops of a loaded detection dataset (class = the "
+                               "box's label)")
     models = c2.multiselect("Model families", list(lc.MODELS), list(lc.DEFAULT_MODELS),
                             format_func=lambda m: lc.MODELS[m], key="lc_models")
     n_sizes = c3.number_input("Sizes", 3, 16, 8, key="lc_sizes", help="log-spaced training-set sizes")
@@ -51,7 +64,11 @@ def _points() -> tuple[pd.DataFrame | None, str]:
     if not models:
         st.info("Pick at least one model family.")
         return None, ""
-    df = lc.stored_experiment(source, models, int(n_sizes), int(seeds))
+    try:  # crops of a dataset are read (and checked) here
+        df = lc.stored_experiment(source, models, int(n_sizes), int(seeds))
+    except InputError as e:
+        st.error(f"{e}. Pick another data source, or load a dataset with ground-truth boxes on the Load data page.")
+        return None, ""
     if df is None:
         st.caption("Not run yet with these settings. The default (3 families x 8 sizes x 3 seeds on MNIST-5k) "
                    "takes about a minute on two cores; results are saved and reused.")
@@ -65,7 +82,7 @@ def _points() -> tuple[pd.DataFrame | None, str]:
             st.error(str(e))
             return None, ""
         bar.empty()
-    return df[["model", "n_labels", "seed", "metric"]], lc.SOURCES[source][0]
+    return df[["model", "n_labels", "seed", "metric"]], lc.describe_source(source)
 
 
 def _chart(points, fits, target, higher_is_better, answers, metric_name):
@@ -97,24 +114,11 @@ def _chart(points, fits, target, higher_is_better, answers, metric_name):
     return fig
 
 
-def _verdict(name, answer, target, n_max):
-    p = answer["p_ceiling_below_target"]
-    lt = answer["labels_to_target"]
-    if lt is None or p >= 0.5:
-        return (f"**{name}**: the fitted ceiling ({answer['ceiling']:.3f}) is below the target {target:g} "
-                f"(probability {p:.0%}). More data of this kind will not get there: change the model, "
-                "the architecture or the data (e.g. label quality).")
-    high = "unbounded" if lt["high"] is None else f"{lt['high']:,}"
-    more = max(lt["estimate"] - n_max, 0)
-    return (f"**{name}**: reaches {target:g} at about **{lt['estimate']:,} labels** (80% interval "
-            f"{lt['low']:,} to {high}), {more:,} more than the largest run; probability the ceiling is below "
-            f"the target: {p:.0%}.")
-
-
 st.title("Learning curves")
 st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
-           "on the gap to a perfect score, choosing among saturating forms by how well each extrapolates inside "
-           "the data; bands are 80% bootstrap intervals widened for extrapolation error.")
+           "on the gap to a perfect score: a power law with a ceiling, its exponent and ceiling guided by a prior "
+           "learned on real curves, unless another form extrapolated clearly better inside the data; bands are "
+           "80% bootstrap intervals widened by the extrapolation error measured on real curves.")
 points, origin = _points()
 if points is None:
     st.stop()
@@ -133,8 +137,8 @@ except InputError as e:
 
 n_max = int(points["n_labels"].max())
 st.plotly_chart(_chart(points, fits, target, not lower, answers, metric_name), width="stretch")
-for name, answer in answers.items():
-    st.markdown(_verdict(name, answer, target, n_max))
+for v in _verdicts(points, not lower, target, n_max).values():
+    st.markdown(v["text"])
 
 table = pd.DataFrame([
     {"model": name, "form": a["form"], "ceiling": a["ceiling"],
@@ -142,7 +146,8 @@ table = pd.DataFrame([
      "80% low": a["labels_to_target"]["low"] if a["labels_to_target"] else None,
      "80% high": a["labels_to_target"]["high"] if a["labels_to_target"] else None,
      "P(ceiling below target)": a["p_ceiling_below_target"],
-     "form weights": ", ".join(f"{f} {w:.2f}" for f, w in zip(fits[name].forms, fits[name].weights))}
+     "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
+                                                      if np.isfinite(e))}
     for name, a in answers.items()])
 st.dataframe(table, hide_index=True, width="stretch")
 
