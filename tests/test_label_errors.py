@@ -125,7 +125,7 @@ def test_min_score_and_thresholds_are_parameters():
     gt, pred = hand_scene()
     assert (le.find_detection_errors(gt, pred, min_score=0.5)["score"] >= 0.5).all()
     # box 11 overlaps its object at IoU 0.31: acceptable under a loose notion of a well-drawn box
-    loose = le.find_detection_errors(gt, pred, good_box_iou=(0.2, 0.3))
+    loose = le.find_detection_errors(gt, pred, low_iou_iou=(0.2, 0.3))
     assert "low_iou" not in set(loose["error_type"])
     assert le.find_detection_errors(gt, pred, good_box_iou="auto").attrs["params"]["good_box_iou"] == (0.5, 0.7)
 
@@ -362,7 +362,7 @@ def test_predictions_past_the_image_edge_are_clipped(coco_fixture):
              {**coco_fixture["predictions"][0], "bbox": [70, 10, 5, 5]}]  # entirely outside
     with pytest.raises(InputError, match="outside the image"):
         le.coco_to_frames(coco_fixture["instances"], preds)
-    _, pred = le.coco_to_frames(coco_fixture["instances"], preds, skip_invalid=True)
+    _, pred, _ = le.coco_to_frames(coco_fixture["instances"], preds, skip_invalid=True)
     assert pred[["x", "y", "w", "h"]].values.tolist() == [[50, 30, 14, 18]]
 
 
@@ -385,7 +385,7 @@ def coco100():
 def test_real_coco_annotations_no_alarms_on_crowd_boxes(coco100, tmp_path):
     instances = json.loads((coco100 / "instances_val2014_100.json").read_text())
     results = json.loads((coco100 / "detections_jittered_gt_random_scores.json").read_text())
-    gt, pred = le.coco_to_frames(instances, results)
+    gt, pred, _ = le.coco_to_frames(instances, results)
     crowd = gt[gt["iscrowd"]]
     assert len(crowd) == 9
     # the fixture's detections are jittered copies of GT boxes; add confident ones on every crowd region

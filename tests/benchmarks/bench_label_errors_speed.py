@@ -99,7 +99,7 @@ def case_tables(case_dir: Path, n_images: int):
 
     instances = json.loads((case_dir / "gt_noisy.json").read_text())
     results = json.loads((case_dir / "predictions.json").read_text())
-    gt, pred = le.coco_to_frames(instances, results)
+    gt, pred, _ = le.coco_to_frames(instances, results)
     ids = [im["id"] for im in instances["images"]]
     sizes = {im["id"]: (im["width"], im["height"]) for im in instances["images"]}
     reps = -(-n_images // len(ids))
