@@ -39,28 +39,47 @@ the scores of different types are on one scale and can be ranked together.
    * ``good(u) = ramp(u; *good_box_iou)`` -- probability that the box agrees
      with the prediction (the box is drawn well). With ``good_box_iou="auto"``
      the ramp is placed from the detector's own localisation accuracy (see
-     :func:`auto_good_box_iou`).
+     :func:`auto_good_box_iou`);
+   * ``loc(u) = ramp(u; *low_iou_iou)`` -- the same question for ranking
+     badly drawn boxes, over a wider range (0.5 to 0.9), so that a box at
+     IoU 0.6 ranks above one at 0.8 instead of both being "fine";
+   * ``support(u) = ramp(u; *support_iou)`` -- any overlap is some support
+     that an object is at the box (0 to 0.5).
 3. **Classes as exclusive hypotheses**: at one spot, a detector often puts
    boxes of several classes ("3" 0.4, "8" 0.3). The evidence of one class is
    its strongest prediction (*max*: boxes of one class are correlated, not
    independent evidence); the evidence that *some* object is there is the
    *sum* over classes of those maxima (capped at 1), since the classes
    exclude each other.
+4. **Class probabilities** (optional ``pred_probs``: the detector's class
+   distribution for each predicted box, e.g. its softmax). ``P_p(k)`` is the
+   probability that the object prediction ``p`` sees is of class ``k``.
+   Without ``pred_probs`` it is 1 for predictions of class ``k`` and 0 for the
+   others, and the classes of the predictions at a box stand in for it.
+5. **Priors**: a GT box is a real object with prior probability ``1 -
+   spurious_prior``, and its label is wrong with prior ``wrong_class_prior``
+   (a wrong label is any of the other ``K - 1`` classes alike). The detector's
+   evidence updates them by Bayes' rule, so that rare, extreme evidence (a
+   class probability of 0.001 against 0.05) is not flattened by the
+   calibrated confidences it is multiplied with.
 
 For a GT box ``g`` labelled ``k`` (predictions ``p`` of class ``cls(p)``,
 IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 1:
 
 * ``fits(g) = S_max c_p * good(u)`` -- some object fits the box as drawn;
-  ``fit_k(g)`` the same for class ``k`` only, ``fit_other(g)`` the max over
-  the other classes;
-* ``seen(g) = S_max c_p * same(u)`` -- some object is at the box;
-* ``moved(g) = S_max c_p * same(u) * (1 - good(u))`` over predictions whose
-  most overlapping GT box is ``g`` -- an object is there with another box;
-* ``low_iou(g) = moved(g) * (1 - fits(g))``;
-* ``wrong_class(g) = max(0, fit_other(g) - fit_k(g))`` -- how much more
-  probable the best other class is than the label's class, both as
-  calibrated probabilities of a box fitting ``g``;
-* ``spurious(g) = 1 - seen(g)`` -- no prediction of any class sees an object;
+  ``fit_k(g)`` the same for class ``k`` only;
+* ``q_k(g)`` -- the probability that the object at ``g`` is of class ``k``:
+  the ``P_p(k)`` of the prediction behind each class's maximum in ``fits``,
+  averaged with those maxima as weights;
+* ``wrong_class(g) = obj(g) * w(q_k)``, where ``w(q) = r (1 - q) / (r (1 - q) + q)``
+  with prior odds ``r = wrong_class_prior / ((1 - wrong_class_prior)(K - 1))``
+  is the posterior that the label is wrong, and ``obj(g)`` updates the prior
+  ``1 - spurious_prior`` by ``fits(g)`` (odds multiplied by ``fits / (1 - fits)``);
+* ``low_iou(g) = moved(g) * (1 - S_max c_p * loc(u))`` with
+  ``moved(g) = S_max c_p * same(u) * (1 - loc(u)) * (1 - w(P_p(k)))`` over
+  predictions whose most overlapping GT box is ``g``: an object of ``g``'s
+  class is there with another box, and nothing fits ``g`` as drawn;
+* ``spurious(g) = 1 - S_max c_p * support(u)`` -- nothing of any class overlaps ``g``;
 * ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
   for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
@@ -77,8 +96,9 @@ and predictions inside a crowd / ignore region (intersection over the
 prediction's area >= ``crowd_ioa``) score 0.
 
 Candidates scoring below ``min_score`` are dropped. The default thresholds
-were chosen on one benchmark case (``tests/benchmarks/bench_label_errors_quality.py``)
-and checked on the others.
+and priors were chosen on one benchmark case ("demo" in
+``tests/benchmarks/bench_label_errors_quality.py``) and checked on the others;
+the ranking is insensitive to ``wrong_class_prior`` between 0.05 and 0.2.
 
 Crowd (``iscrowd``) and ignore boxes are never candidates themselves, do not
 count as missing-label coverage targets for calibration, and silence any
@@ -122,10 +142,12 @@ class LabelErrorInputError(InputError):
 
 @dataclass(frozen=True)
 class Params:
-    """Thresholds of the engine (all IoU / ratios are unitless, in [0, 1]).
+    """Thresholds and priors of the engine (all IoU / ratios / shares are unitless, in [0, 1]).
 
-    ``same_object_iou``, ``good_box_iou`` and ``duplicate_iou`` are ``(lo, hi)``
-    ramps; ``good_box_iou="auto"`` derives it from the data.
+    ``same_object_iou``, ``good_box_iou``, ``low_iou_iou``, ``support_iou`` and
+    ``duplicate_iou`` are ``(lo, hi)`` ramps; ``good_box_iou="auto"`` derives
+    it from the data. ``wrong_class_prior`` and ``spurious_prior`` are the
+    expected shares of GT boxes with a wrong class and on no object.
     """
 
     same_object_iou: tuple = (0.1, 0.3)
@@ -407,6 +429,10 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
             silence predictions inside them).
         pred: one row per predicted box: ``image_id, pred_id, category_id, x,
             y, w, h, score`` (score: detector confidence, higher = surer).
+        pred_probs: optional class probabilities of the predictions: one row
+            per row of ``pred`` (same order), one column per category id
+            (every category of ``gt`` and ``pred`` needs one; more are allowed
+            and each row is normalised over all of them).
         **params: thresholds, see :class:`Params` (e.g. ``min_score=0.1``,
             ``good_box_iou="auto"``).
 
@@ -551,7 +577,7 @@ def _probs(pred_probs, n_pred: int, categories) -> np.ndarray:
     if not isinstance(pred_probs, pd.DataFrame) or len(pred_probs) != n_pred:
         raise LabelErrorInputError(
             f"pred_probs must be a DataFrame with one row per prediction ({n_pred}) and one column per "
-            f"category id, got {type(pred_probs).__name__} of length {len(pred_probs)}.")
+            f"category id, got {type(pred_probs).__name__} with {len(getattr(pred_probs, 'index', ()))} rows.")
     absent = [c for c in categories if c not in pred_probs.columns]
     if absent:
         raise LabelErrorInputError(f"pred_probs has no column for categories {', '.join(map(str, absent[:5]))}.")

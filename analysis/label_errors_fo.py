@@ -111,8 +111,8 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     _check_detections_field(samples, gt_field, "ground-truth")
     _check_detections_field(samples, pred_field, "prediction")
     gt, gt_layout = _read(samples, gt_field, ["iscrowd", "ignore"])
-    has_logits = f"{pred_field}.detections.logits" in samples.get_field_schema(flat=True)
-    pred, pred_layout = _read(samples, pred_field, ["confidence"] + ["logits"] * has_logits)
+    # logits may be declared or not (set_values leaves attributes undeclared): read them either way
+    pred, pred_layout = _read(samples, pred_field, ["confidence", "logits"])
     missing_conf = pred["confidence"].isna()
     if missing_conf.any():
         raise LabelErrorInputError(
@@ -121,7 +121,7 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
         )
     gt = gt.rename(columns={"label_id": "ann_id"})
     pred = pred.rename(columns={"label_id": "pred_id", "confidence": "score"}).astype({"score": np.float64})
-    pred_probs = _class_probs(samples, pred_field, pred.pop("logits")) if has_logits else None
+    pred_probs = _class_probs(samples, pred_field, pred.pop("logits"))
     result = find_detection_errors(gt, pred, pred_probs=pred_probs, **params)
 
     _clear(samples._dataset, (gt_field, pred_field))

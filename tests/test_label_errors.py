@@ -113,6 +113,70 @@ def test_hand_scene_finds_each_error_type_at_the_right_box():
     assert list(res.columns) == list(le.RESULT_COLUMNS)
 
 
+def hand_probs(pred, overrides=None):
+    """Class probabilities for the hand scene: 0.97 on each prediction's own class, the rest spread."""
+    probs = pd.DataFrame(0.01, index=pred.index, columns=[1, 2, 3, 4])
+    for i, cat in enumerate(pred["category_id"]):
+        probs.iloc[i, probs.columns.get_loc(cat)] = 0.97
+    for pred_id, row in (overrides or {}).items():
+        probs.loc[pred["pred_id"] == pred_id, list(row)] = list(row.values())
+    return probs
+
+
+def test_class_probabilities_decide_wrong_class():
+    gt, pred = hand_scene()
+
+    def wrong_class_score(probs):
+        res = le.find_detection_errors(gt, pred, pred_probs=probs)
+        return res.query("error_type == 'wrong_class' and ann_id == 12")["score"].max()
+
+    # box 12 is labelled 2; prediction 2 (class 3) covers it exactly
+    sure = wrong_class_score(hand_probs(pred, {2: {2: 0.001, 3: 0.979}}))
+    torn = wrong_class_score(hand_probs(pred, {2: {2: 0.45, 3: 0.53}}))
+    assert sure > 0.9 and (np.isnan(torn) or torn < 0.2)
+    # the same box, labelled 3 as the detector says: no wrong_class
+    gt.loc[gt["ann_id"] == 12, "category_id"] = 3
+    assert np.isnan(wrong_class_score(hand_probs(pred)))
+
+
+def test_class_probabilities_of_another_class_weaken_low_iou():
+    gt, pred = hand_scene()
+    # box 11 (class 1) is badly drawn around the object of prediction 1 (class 1)
+    agree = le.find_detection_errors(gt, pred, pred_probs=hand_probs(pred))
+    other = le.find_detection_errors(gt, pred, pred_probs=hand_probs(pred, {1: {1: 0.0005, 4: 0.9795}}))
+
+    def low_iou(res):
+        return res.query("error_type == 'low_iou' and ann_id == 11")["score"].max()
+    assert low_iou(agree) > 0.5 and (np.isnan(low_iou(other)) or low_iou(other) < 0.1)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda probs: probs.iloc[:-1], "one row per prediction"),
+    (lambda probs: probs.drop(columns=3), "no column for categories 3"),
+    (lambda probs: probs - 0.05, "non-negative"),
+    (lambda probs: probs.to_numpy(), "must be a DataFrame"),
+])
+def test_bad_class_probabilities(change, message):
+    gt, pred = hand_scene()
+    probs = hand_probs(pred)
+    with pytest.raises(le.LabelErrorInputError, match=message):
+        le.find_detection_errors(gt, pred, pred_probs=change(probs))
+
+
+def test_coco_class_probs_come_back_as_a_table(coco_fixture):
+    instances = coco_fixture["instances"]
+    cats = sorted(c["id"] for c in instances["categories"])
+    results = [{**r, "class_probs": [0.9 if c == r["category_id"] else 0.1 / (len(cats) - 1) for c in cats]}
+               for r in coco_fixture["predictions"]]
+    _, pred, probs = le.coco_to_frames(instances, results)
+    assert list(probs.columns) == cats and len(probs) == len(pred)
+    assert (probs.to_numpy().argmax(1) == [cats.index(c) for c in pred["category_id"]]).all()
+    assert le.coco_to_frames(instances, coco_fixture["predictions"])[2] is None  # none given
+    results[0]["class_probs"] = [1.0]
+    with pytest.raises(le.LabelErrorInputError, match=f"list of {len(cats)} numbers"):
+        le.coco_to_frames(instances, results)
+
+
 def test_ignore_flag_acts_like_crowd():
     gt, pred = hand_scene()
     gt["ignore"] = gt["iscrowd"]
