@@ -512,7 +512,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     by_gt_cls = _ClassGroups(gi, cls, n_g)
     fit_total = by_gt_cls.sum_of_max(fit_pairs)
     fits = np.minimum(1.0, fit_total)
-    other_fit, other_arg = by_gt.argmax(np.where(sel, 0.0, fit_pairs))
+    _, other_arg = by_gt.argmax(np.where(sel, 0.0, fit_pairs))
     # a box's own support: predictions of its class whose best GT box of that class it is
     own = np.zeros(len(gi), dtype=bool)
     own[best_gt_p[best_gt_p >= 0]] = True
@@ -522,8 +522,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     pk = (g_cls[gi] == cls).astype(np.float64) if probs is None else probs[pi, g_cls[gi]]
     q_k = by_gt_cls.sum_of_max(fit_pairs, pk) / np.maximum(fit_total, 1e-300)
     odds = p.wrong_class_prior / ((1 - p.wrong_class_prior) * max(1, len(categories) - 1))
-    k_wrong = odds * (1 - q_k) / np.maximum(odds * (1 - q_k) + q_k, 1e-300)
-    wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * k_wrong, 0.0)
+    wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * _label_wrong(q_k, odds), 0.0)
 
     # low_iou: an object of g's class, nearest to g, whose box differs; and nothing fits g as drawn
     loc = ramp(iou, *p.low_iou_iou)
@@ -531,8 +530,8 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     nearest_g = np.zeros(len(gi), dtype=bool)
     nearest_g[nearest_pair[nearest_pair >= 0]] = True
     # P(the prediction's object is of class k): with class probabilities, the
-    # complement of k_wrong for that prediction alone; without, unknown (1)
-    k_right = 1.0 if probs is None else 1 - odds * (1 - pk) / np.maximum(odds * (1 - pk) + pk, 1e-300)
+    # complement of the wrong-label posterior for that prediction alone; without, unknown (1)
+    k_right = 1.0 if probs is None else 1 - _label_wrong(pk, odds)
     moved_pairs = np.where(real & nearest_g, c * same * (1 - loc) * k_right, 0.0)
     moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
     _, moved_arg = by_gt.argmax(moved_pairs)
@@ -564,6 +563,15 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
                        g_box, p_box, g_cat, p_cat, p_raw, conf)
     result.attrs["params"] = {**p.__dict__, "good_box_iou": tuple(good_ramp)}
     return result
+
+
+def _label_wrong(q_k: np.ndarray, odds: float) -> np.ndarray:
+    """Posterior that a label k is wrong when the detector gives class k probability ``q_k``.
+
+    ``odds`` are the prior odds of one particular wrong class against the
+    label: ``r (1 - q) / (r (1 - q) + q)``.
+    """
+    return odds * (1 - q_k) / np.maximum(odds * (1 - q_k) + q_k, 1e-300)
 
 
 def _with_prior(prob: np.ndarray, prior: float) -> np.ndarray:
