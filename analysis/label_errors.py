@@ -79,7 +79,10 @@ IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 
   ``moved(g) = S_max c_p * same(u) * (1 - loc(u)) * (1 - w(P_p(k)))`` over
   predictions whose most overlapping GT box is ``g``: an object of ``g``'s
   class is there with another box, and nothing fits ``g`` as drawn;
-* ``spurious(g) = 1 - S_max c_p * support(u)`` -- nothing of any class overlaps ``g``;
+* ``spurious(g) = 1 - obj_s(g)``, where ``obj_s`` updates the prior ``1 -
+  spurious_prior`` by ``S_max c_p * support(u)`` -- nothing of any class
+  overlaps ``g`` (a box with no prediction near it scores 1; one with a
+  weak detection scores low, as most labelled boxes are real);
 * ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
   for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
@@ -537,9 +540,10 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     _, moved_arg = by_gt.argmax(moved_pairs)
     low_iou = moved * (1 - np.minimum(1.0, by_gt_cls.sum_of_max(np.where(real, c * loc, 0.0))))
 
-    # spurious: nothing of any class overlaps g (continuous support, no cut-off)
+    # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
+    # a real object with prior 1 - spurious_prior, so weak support already makes it likely
     support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
-    spurious = 1 - np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs))
+    spurious = 1 - _with_prior(np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs)), 1 - p.spurious_prior)
     _, support_arg = by_gt.argmax(support_pairs)
 
     frames = []
