@@ -251,6 +251,8 @@ def _detection_docs(records: list[dict], sizes: dict, names: dict, *, scores: bo
                "label": names[r["category_id"]], "bounding_box": [x / w, y / h, bw / w, bh / h]}
         if scores:
             doc["confidence"] = float(r["score"])
+            if r.get("class_probs") is not None:  # FiftyOne keeps class scores as logits (log probabilities)
+                doc["logits"] = np.log(np.clip(np.asarray(r["class_probs"], np.float64), 1e-6, None)).tolist()
         else:
             doc["coco_id"] = r.get("id")
             doc["iscrowd"] = int(r.get("iscrowd", 0) or 0)
@@ -263,7 +265,10 @@ def add_coco(dataset, images_dir, instances: dict, results: list | None = None, 
 
     Samples get ``coco_id`` and image ``metadata`` (width, height from the
     JSON); ``ground_truth`` detections get their annotation id as ``coco_id``
-    and ``iscrowd``; results go to ``predictions`` with ``confidence``.
+    and ``iscrowd``; results go to ``predictions`` with ``confidence``, and
+    their optional ``class_probs`` (one per category, ascending id) as
+    ``logits`` (log probabilities), whose class names are then
+    ``dataset.classes["predictions"]``.
 
     Why not FiftyOne's COCO importer: it builds a Python ``Sample`` object per
     image and re-reads every inserted document into it, and predictions need a
@@ -310,6 +315,9 @@ def add_coco(dataset, images_dir, instances: dict, results: list | None = None, 
     # Kept so that exports (a corrected COCO file) reuse the team's category ids.
     dataset.info.setdefault("coco_categories", [{"id": c["id"], "name": names[c["id"]]}
                                                 for c in instances["categories"]])
+    if results and any(r.get("class_probs") is not None for r in results):
+        # the order of the logits: COCO results' class_probs follow ascending category ids
+        dataset.classes = {**dataset.classes, PRED_FIELD: [names[c] for c in sorted(names)]}
     dataset.save()
 
 

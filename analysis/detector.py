@@ -254,7 +254,11 @@ def predict(
     classes_per_peak: int = 3,
     batch_size: int = 64,
 ) -> list[dict]:
-    """Detect objects; return COCO results ``{image_id, category_id, bbox (xywh px), score in [0, 1]}``.
+    """Detect objects; return COCO results ``{image_id, category_id, bbox (xywh px), score in [0, 1], class_probs}``.
+
+    ``class_probs`` is the class head's softmax at the box's centre peak, over
+    ``model.category_ids`` (ascending category id), rounded to 4 decimals; the
+    score is the peak's centre probability times ``class_probs`` of the box's class.
 
     Boxes are clipped to the image; those narrower or lower than 1 px after that are dropped.
 
@@ -292,7 +296,9 @@ def predict(
         boxes = torch.stack([x0, y0, x1 - x0, y1 - y0], -1).numpy().round(2)
         # Each peak is reported with its likelier classes (score = centre x class probability),
         # as per-class heatmaps would, so that a doubtful digit also counts for its second reading.
-        prob, cls_idx = cls.softmax(1).permute(0, 2, 3, 1)[at].topk(classes_per_peak, dim=-1)  # b x k x m
+        probs = cls.softmax(1).permute(0, 2, 3, 1)[at]  # b x k x classes
+        prob, cls_idx = probs.topk(classes_per_peak, dim=-1)  # b x k x m
+        probs = probs.numpy().round(4)
         scores, flat = (centre_score[..., None] * prob).reshape(b, -1).topk(min(max_per_image, k * classes_per_peak))
         peak = flat // classes_per_peak
         cats = np.asarray(model.category_ids)[cls_idx.reshape(b, -1).gather(1, flat).numpy()]
@@ -300,7 +306,8 @@ def predict(
         visible = (boxes[np.arange(b)[:, None], peak, 2:] >= 1).all(-1)
         for i, t in zip(*np.nonzero((scores >= score_threshold) & visible)):
             results.append({"image_id": image_ids[s + i], "category_id": int(cats[i, t]),
-                            "bbox": boxes[i, peak[i, t]].tolist(), "score": round(float(scores[i, t]), 5)})
+                            "bbox": boxes[i, peak[i, t]].tolist(), "score": round(float(scores[i, t]), 5),
+                            "class_probs": probs[i, peak[i, t]].tolist()})
     return results
 
 

@@ -39,28 +39,50 @@ the scores of different types are on one scale and can be ranked together.
    * ``good(u) = ramp(u; *good_box_iou)`` -- probability that the box agrees
      with the prediction (the box is drawn well). With ``good_box_iou="auto"``
      the ramp is placed from the detector's own localisation accuracy (see
-     :func:`auto_good_box_iou`).
+     :func:`auto_good_box_iou`);
+   * ``loc(u) = ramp(u; *low_iou_iou)`` -- the same question for ranking
+     badly drawn boxes, over a wider range (0.5 to 0.9), so that a box at
+     IoU 0.6 ranks above one at 0.8 instead of both being "fine";
+   * ``support(u) = ramp(u; *support_iou)`` -- any overlap is some support
+     that an object is at the box (0 to 0.5).
 3. **Classes as exclusive hypotheses**: at one spot, a detector often puts
    boxes of several classes ("3" 0.4, "8" 0.3). The evidence of one class is
    its strongest prediction (*max*: boxes of one class are correlated, not
    independent evidence); the evidence that *some* object is there is the
    *sum* over classes of those maxima (capped at 1), since the classes
    exclude each other.
+4. **Class probabilities** (optional ``pred_probs``: the detector's class
+   distribution for each predicted box, e.g. its softmax). ``P_p(k)`` is the
+   probability that the object prediction ``p`` sees is of class ``k``.
+   Without ``pred_probs`` it is 1 for predictions of class ``k`` and 0 for the
+   others, and the classes of the predictions at a box stand in for it.
+5. **Priors**: a GT box is a real object with prior probability ``1 -
+   spurious_prior``, and its label is wrong with prior ``wrong_class_prior``
+   (a wrong label is any of the other ``K - 1`` classes alike). The detector's
+   evidence updates them by Bayes' rule, so that rare, extreme evidence (a
+   class probability of 0.001 against 0.05) is not flattened by the
+   calibrated confidences it is multiplied with.
 
 For a GT box ``g`` labelled ``k`` (predictions ``p`` of class ``cls(p)``,
 IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 1:
 
 * ``fits(g) = S_max c_p * good(u)`` -- some object fits the box as drawn;
-  ``fit_k(g)`` the same for class ``k`` only, ``fit_other(g)`` the max over
-  the other classes;
-* ``seen(g) = S_max c_p * same(u)`` -- some object is at the box;
-* ``moved(g) = S_max c_p * same(u) * (1 - good(u))`` over predictions whose
-  most overlapping GT box is ``g`` -- an object is there with another box;
-* ``low_iou(g) = moved(g) * (1 - fits(g))``;
-* ``wrong_class(g) = max(0, fit_other(g) - fit_k(g))`` -- how much more
-  probable the best other class is than the label's class, both as
-  calibrated probabilities of a box fitting ``g``;
-* ``spurious(g) = 1 - seen(g)`` -- no prediction of any class sees an object;
+  ``fit_k(g)`` the same for class ``k`` only;
+* ``q_k(g)`` -- the probability that the object at ``g`` is of class ``k``:
+  the ``P_p(k)`` of the prediction behind each class's maximum in ``fits``,
+  averaged with those maxima as weights;
+* ``wrong_class(g) = obj(g) * w(q_k)``, where ``w(q) = r (1 - q) / (r (1 - q) + q)``
+  with prior odds ``r = wrong_class_prior / ((1 - wrong_class_prior)(K - 1))``
+  is the posterior that the label is wrong, and ``obj(g)`` updates the prior
+  ``1 - spurious_prior`` by ``fits(g)`` (odds multiplied by ``fits / (1 - fits)``);
+* ``low_iou(g) = moved(g) * (1 - S_max c_p * loc(u))`` with
+  ``moved(g) = S_max c_p * same(u) * (1 - loc(u)) * (1 - w(P_p(k)))`` over
+  predictions whose most overlapping GT box is ``g``: an object of ``g``'s
+  class is there with another box, and nothing fits ``g`` as drawn;
+* ``spurious(g) = 1 - obj_s(g)``, where ``obj_s`` updates the prior ``1 -
+  spurious_prior`` by ``S_max c_p * support(u)`` -- nothing of any class
+  overlaps ``g`` (a box with no prediction near it scores 1; one with a
+  weak detection scores low, as most labelled boxes are real);
 * ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
   for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
@@ -77,8 +99,9 @@ and predictions inside a crowd / ignore region (intersection over the
 prediction's area >= ``crowd_ioa``) score 0.
 
 Candidates scoring below ``min_score`` are dropped. The default thresholds
-were chosen on one benchmark case (``tests/benchmarks/bench_label_errors_quality.py``)
-and checked on the others.
+and priors were chosen on one benchmark case ("demo" in
+``tests/benchmarks/bench_label_errors_quality.py``) and checked on the others;
+the ranking is insensitive to ``wrong_class_prior`` between 0.05 and 0.2.
 
 Crowd (``iscrowd``) and ignore boxes are never candidates themselves, do not
 count as missing-label coverage targets for calibration, and silence any
@@ -122,15 +145,21 @@ class LabelErrorInputError(InputError):
 
 @dataclass(frozen=True)
 class Params:
-    """Thresholds of the engine (all IoU / ratios are unitless, in [0, 1]).
+    """Thresholds and priors of the engine (all IoU / ratios / shares are unitless, in [0, 1]).
 
-    ``same_object_iou``, ``good_box_iou`` and ``duplicate_iou`` are ``(lo, hi)``
-    ramps; ``good_box_iou="auto"`` derives it from the data.
+    ``same_object_iou``, ``good_box_iou``, ``low_iou_iou``, ``support_iou`` and
+    ``duplicate_iou`` are ``(lo, hi)`` ramps; ``good_box_iou="auto"`` derives
+    it from the data. ``wrong_class_prior`` and ``spurious_prior`` are the
+    expected shares of GT boxes with a wrong class and on no object.
     """
 
     same_object_iou: tuple = (0.1, 0.3)
     good_box_iou: tuple | str = (0.5, 0.7)
+    low_iou_iou: tuple = (0.5, 0.9)
+    support_iou: tuple = (0.0, 0.5)
     duplicate_iou: tuple = (0.5, 0.7)
+    wrong_class_prior: float = 0.05
+    spurious_prior: float = 0.05
     match_iou: float = 0.5
     crowd_ioa: float = 0.5
     nms_iou: float = 0.5
@@ -138,7 +167,8 @@ class Params:
     calibrate: bool = True
 
     def __post_init__(self):
-        ramps = {"same_object_iou": self.same_object_iou, "duplicate_iou": self.duplicate_iou}
+        ramps = {"same_object_iou": self.same_object_iou, "duplicate_iou": self.duplicate_iou,
+                 "low_iou_iou": self.low_iou_iou, "support_iou": self.support_iou}
         if self.good_box_iou != "auto":
             ramps["good_box_iou"] = self.good_box_iou
         for name, r in ramps.items():
@@ -148,6 +178,10 @@ class Params:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1):
                 raise LabelErrorInputError(f"{name} must be a number in [0, 1], got {v!r}.")
+        for name in ("wrong_class_prior", "spurious_prior"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0 < v < 1):
+                raise LabelErrorInputError(f"{name} must be a share strictly between 0 and 1, got {v!r}.")
 
 
 def ramp(u, lo: float, hi: float):
@@ -267,10 +301,20 @@ class _ClassGroups:
         self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
         self.group = group[self.order][self.starts]
 
-    def sum_of_max(self, values: np.ndarray) -> np.ndarray:
+    def sum_of_max(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per group: the sum over classes of each class's largest value.
+
+        With ``weights`` (one per pair), each class's largest value is
+        multiplied by the weight of the pair that holds it (the first, on ties).
+        """
         if len(values) == 0:
             return np.zeros(self.n)
-        top = np.maximum.reduceat(values[self.order], self.starts)
+        v = values[self.order]
+        top = np.maximum.reduceat(v, self.starts)
+        if weights is not None:
+            lens = np.diff(np.r_[self.starts, len(v)])
+            pos = np.where(v == np.repeat(top, lens), np.arange(len(v)), len(v))
+            top = top * weights[self.order][np.minimum.reduceat(pos, self.starts)]
         return np.bincount(self.group, weights=top, minlength=self.n).astype(np.float64)
 
 
@@ -377,7 +421,8 @@ def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, fl
 # --------------------------------------------------------------------------- engine
 
 
-def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.DataFrame:
+def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.DataFrame | None = None,
+                          **params) -> pd.DataFrame:
     """Rank label-error candidates of detection ground truth (see the module docstring).
 
     Args:
@@ -387,6 +432,10 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.
             silence predictions inside them).
         pred: one row per predicted box: ``image_id, pred_id, category_id, x,
             y, w, h, score`` (score: detector confidence, higher = surer).
+        pred_probs: optional class probabilities of the predictions: one row
+            per row of ``pred`` (same order), one column per category id
+            (every category of ``gt`` and ``pred`` needs one; more are allowed
+            and each row is normalised over all of them).
         **params: thresholds, see :class:`Params` (e.g. ``min_score=0.1``,
             ``good_box_iou="auto"``).
 
@@ -422,8 +471,9 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.
     g_box = _xyxy(gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order])
     p_box = _xyxy(pred[["x", "y", "w", "h"]].to_numpy(np.float64)[p_order])
     # classes may be ids or names; integer codes make the comparisons cheap
-    cat_codes, _ = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
+    cat_codes, categories = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
     g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]
+    probs = None if pred_probs is None else _probs(pred_probs, len(pred), categories)[p_order]
     g_cat = gt["category_id"].to_numpy()[g_order]
     p_cat = pred["category_id"].to_numpy()[p_order]
     p_raw = pred["score"].to_numpy(np.float64)[p_order]
@@ -460,31 +510,48 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.
     # prediction of each class (max: boxes of one class are correlated), summed
     # over classes (a detector unsure between "3" and "8" still sees an object).
     cls = p_cls[pi]
-    fit_pairs, seen_pairs = np.where(real, c * good, 0.0), np.where(real, c * same, 0.0)
+    fit_pairs = np.where(real, c * good, 0.0)
     label_fit, _ = by_gt.argmax(np.where(sel, fit_pairs, 0.0))
     by_gt_cls = _ClassGroups(gi, cls, n_g)
-    fits = np.minimum(1.0, by_gt_cls.sum_of_max(fit_pairs))
-    seen = np.minimum(1.0, by_gt_cls.sum_of_max(seen_pairs))
-    # predictions of an object whose box differs: only those whose best GT box this is
-    _, nearest_pair = by_pred.argmax(np.where(real, iou, 0.0))
-    own_any = np.zeros(len(gi), dtype=bool)
-    own_any[nearest_pair[nearest_pair >= 0]] = True
-    moved_pairs = np.where(own_any, seen_pairs * (1 - good), 0.0)
-    moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
-    _, moved_arg = by_gt.argmax(moved_pairs)
-    other_fit, other_arg = by_gt.argmax(np.where(sel, 0.0, fit_pairs))
-    _, seen_arg = by_gt.argmax(seen_pairs)
+    fit_total = by_gt_cls.sum_of_max(fit_pairs)
+    fits = np.minimum(1.0, fit_total)
+    _, other_arg = by_gt.argmax(np.where(sel, 0.0, fit_pairs))
     # a box's own support: predictions of its class whose best GT box of that class it is
     own = np.zeros(len(gi), dtype=bool)
     own[best_gt_p[best_gt_p >= 0]] = True
     own_support, _ = by_gt.argmax(np.where(sel & own, c * good, 0.0))
 
+    # wrong_class: P(object fits g) x P(label k is wrong | the detector's class evidence)
+    pk = (g_cls[gi] == cls).astype(np.float64) if probs is None else probs[pi, g_cls[gi]]
+    q_k = by_gt_cls.sum_of_max(fit_pairs, pk) / np.maximum(fit_total, 1e-300)
+    odds = p.wrong_class_prior / ((1 - p.wrong_class_prior) * max(1, len(categories) - 1))
+    wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * _label_wrong(q_k, odds), 0.0)
+
+    # low_iou: an object of g's class, nearest to g, whose box differs; and nothing fits g as drawn
+    loc = ramp(iou, *p.low_iou_iou)
+    _, nearest_pair = by_pred.argmax(np.where(real, iou, 0.0))
+    nearest_g = np.zeros(len(gi), dtype=bool)
+    nearest_g[nearest_pair[nearest_pair >= 0]] = True
+    # P(the prediction's object is of class k): with class probabilities, the
+    # complement of the wrong-label posterior for that prediction alone; without, unknown (1)
+    k_right = 1.0 if probs is None else 1 - _label_wrong(pk, odds)
+    moved_pairs = np.where(real & nearest_g, c * same * (1 - loc) * k_right, 0.0)
+    moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
+    _, moved_arg = by_gt.argmax(moved_pairs)
+    low_iou = moved * (1 - np.minimum(1.0, by_gt_cls.sum_of_max(np.where(real, c * loc, 0.0))))
+
+    # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
+    # a real object with prior 1 - spurious_prior, so weak support already makes it likely
+    support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
+    spurious = 1 - _with_prior(np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs)), 1 - p.spurious_prior)
+    _, support_arg = by_gt.argmax(support_pairs)
+
     frames = []
     gt_rows = np.flatnonzero(~region)
     for kind, score, arg in (
-        ("low_iou", moved * (1 - fits), moved_arg),
-        ("wrong_class", np.maximum(0.0, other_fit - label_fit), other_arg),
-        ("spurious", 1 - seen, seen_arg),
+        ("low_iou", low_iou, moved_arg),
+        ("wrong_class", wrong_class, other_arg),
+        ("spurious", spurious, support_arg),
     ):
         rows = gt_rows[(score[gt_rows] >= p.min_score) & (score[gt_rows] > 0)]
         frames.append(_candidates(kind, score[rows], g=rows, p=_take(pi, arg[rows], -1),
@@ -500,6 +567,39 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, **params) -> pd.
                        g_box, p_box, g_cat, p_cat, p_raw, conf)
     result.attrs["params"] = {**p.__dict__, "good_box_iou": tuple(good_ramp)}
     return result
+
+
+def _label_wrong(q_k: np.ndarray, odds: float) -> np.ndarray:
+    """Posterior that a label k is wrong when the detector gives class k probability ``q_k``.
+
+    ``odds`` are the prior odds of one particular wrong class against the
+    label: ``r (1 - q) / (r (1 - q) + q)``.
+    """
+    return odds * (1 - q_k) / np.maximum(odds * (1 - q_k) + q_k, 1e-300)
+
+
+def _with_prior(prob: np.ndarray, prior: float) -> np.ndarray:
+    """Bayes' update of ``prior`` by evidence ``prob`` obtained under even odds: posterior odds = prior odds x prob odds."""
+    evidence = prob / np.maximum(1 - prob, 1e-12)
+    return prior * evidence / np.maximum(prior * evidence + 1 - prior, 1e-300)
+
+
+def _probs(pred_probs, n_pred: int, categories) -> np.ndarray:
+    """``pred_probs`` as an ``n_pred x len(categories)`` array, each row divided by its sum over ALL its columns."""
+    if not isinstance(pred_probs, pd.DataFrame) or len(pred_probs) != n_pred:
+        raise LabelErrorInputError(
+            f"pred_probs must be a DataFrame with one row per prediction ({n_pred}) and one column per "
+            f"category id, got {type(pred_probs).__name__} with {len(getattr(pred_probs, 'index', ()))} rows.")
+    absent = [c for c in categories if c not in pred_probs.columns]
+    if absent:
+        raise LabelErrorInputError(f"pred_probs has no column for categories {', '.join(map(str, absent[:5]))}.")
+    try:
+        values = pred_probs.to_numpy(np.float64)
+    except (TypeError, ValueError):
+        raise LabelErrorInputError("pred_probs must hold numbers.") from None
+    if not np.isfinite(values).all() or (values < 0).any() or (values.sum(1) <= 0).any():
+        raise LabelErrorInputError("pred_probs must be finite, non-negative and positive in every row.")
+    return (values / values.sum(1, keepdims=True))[:, pred_probs.columns.get_indexer(categories)]
 
 
 def _duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p: Params) -> dict:
@@ -607,8 +707,8 @@ def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order, g_box, p
 # --------------------------------------------------------------------------- COCO files and CLI
 
 
-def coco_to_frames(instances: dict, results: list, *, skip_invalid: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """GT and prediction tables for :func:`find_detection_errors` from parsed COCO dicts.
+def coco_to_frames(instances: dict, results: list, *, skip_invalid: bool = False):
+    """GT, prediction and class-probability tables for :func:`find_detection_errors` from parsed COCO dicts.
 
     ``instances`` is COCO instances JSON (``iscrowd`` and an optional
     ``ignore`` flag are kept), ``results`` a COCO results list; both are
@@ -616,6 +716,14 @@ def coco_to_frames(instances: dict, results: list, *, skip_invalid: bool = False
     ``skip_invalid`` drops bad entries instead), which clips predicted boxes
     that reach past the image edge.
     Prediction ids are the positions in ``results`` (COCO results have none).
+
+    A result may carry ``class_probs``: the detector's class probabilities for
+    the box, one per category of ``instances`` in ascending id order. When
+    every result has them they come back as ``pred_probs`` (rows as ``pred``,
+    one column per category id); otherwise ``pred_probs`` is None.
+
+    Returns:
+        ``(gt, pred, pred_probs)``.
     """
     from analysis import coco
 
@@ -639,7 +747,22 @@ def coco_to_frames(instances: dict, results: list, *, skip_invalid: bool = False
         "score": np.array([r["score"] for r in results], dtype=np.float64),
     })
     pred[["x", "y", "w", "h"]] = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
-    return gt, pred
+    return gt, pred, _class_probs(results, sorted(c["id"] for c in instances["categories"]))
+
+
+def _class_probs(results: list, category_ids: list) -> pd.DataFrame | None:
+    """The results' ``class_probs`` as a table (None when any result lacks them)."""
+    if not results or any(r.get("class_probs") is None for r in results):
+        return None
+    try:
+        probs = np.array([r["class_probs"] for r in results], dtype=np.float64)
+    except (TypeError, ValueError):
+        probs = None
+    if probs is None or probs.shape != (len(results), len(category_ids)):
+        raise LabelErrorInputError(
+            f"Every 'class_probs' must be a list of {len(category_ids)} numbers (one per category, in "
+            "ascending category id order).")
+    return pd.DataFrame(probs, columns=category_ids)
 
 
 def run_files(gt_path, pred_path, *, skip_invalid: bool = False, **params) -> pd.DataFrame:
@@ -648,8 +771,8 @@ def run_files(gt_path, pred_path, *, skip_invalid: bool = False, **params) -> pd
 
     instances = load_json(gt_path, "Ground-truth file")
     results = load_json(pred_path, "Predictions file")
-    gt, pred = coco_to_frames(instances, results, skip_invalid=skip_invalid)
-    return find_detection_errors(gt, pred, **params)
+    gt, pred, pred_probs = coco_to_frames(instances, results, skip_invalid=skip_invalid)
+    return find_detection_errors(gt, pred, pred_probs=pred_probs, **params)
 
 
 def main(argv=None) -> int:

@@ -92,7 +92,9 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             ``iscrowd`` or ``ignore`` that is truthy marks a region that never
             raises alarms.
         pred_field: the predicted ``Detections`` field; every detection needs
-            a ``confidence``.
+            a ``confidence``. When every detection also has ``logits`` (one per
+            class of ``samples.classes[pred_field]``, or of ``default_classes``),
+            their softmax is the engine's ``pred_probs``.
         run_key: the key of the FiftyOne run recorded on the dataset.
         **params: engine thresholds (see :class:`analysis.label_errors.Params`).
 
@@ -109,7 +111,8 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     _check_detections_field(samples, gt_field, "ground-truth")
     _check_detections_field(samples, pred_field, "prediction")
     gt, gt_layout = _read(samples, gt_field, ["iscrowd", "ignore"])
-    pred, pred_layout = _read(samples, pred_field, ["confidence"])
+    # logits may be declared or not (set_values leaves attributes undeclared): read them either way
+    pred, pred_layout = _read(samples, pred_field, ["confidence", "logits"])
     missing_conf = pred["confidence"].isna()
     if missing_conf.any():
         raise LabelErrorInputError(
@@ -118,7 +121,8 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
         )
     gt = gt.rename(columns={"label_id": "ann_id"})
     pred = pred.rename(columns={"label_id": "pred_id", "confidence": "score"}).astype({"score": np.float64})
-    result = find_detection_errors(gt, pred, **params)
+    pred_probs = _class_probs(samples, pred_field, pred.pop("logits"))
+    result = find_detection_errors(gt, pred, pred_probs=pred_probs, **params)
 
     _clear(samples._dataset, (gt_field, pred_field))
     # a label with several candidates carries its strongest (the table is sorted by score)
@@ -133,6 +137,23 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
         "error_iou": missing["iou"], "error_match_id": missing["ann_id"].astype(object)})
     _record_run(samples, run_key, gt_field, pred_field, result)
     return _add_pixels(samples, result)
+
+
+def _class_probs(samples, pred_field: str, logits: pd.Series) -> pd.DataFrame | None:
+    """Softmax of the predictions' ``logits``, one column per class of ``samples.classes[pred_field]``.
+
+    None unless every prediction has logits (then the scores alone are used).
+    """
+    if not len(logits) or logits.isna().any():
+        return None
+    names = samples.classes.get(pred_field) or samples.default_classes
+    z = np.asarray(logits.tolist(), dtype=np.float64) if len(set(map(len, logits))) == 1 else None
+    if not names or z is None or z.shape[1] != len(names):
+        raise LabelErrorInputError(
+            f"The logits of '{pred_field}' need one value per class of dataset.classes['{pred_field}'] "
+            f"({len(names or [])} classes set).")
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return pd.DataFrame(z / z.sum(axis=1, keepdims=True), columns=list(names))
 
 
 def _clear(dataset, fields) -> None:

@@ -133,6 +133,10 @@ def test_decoding_inverts_the_training_targets():
     got = sorted((r["image_id"], r["category_id"], *np.round(r["bbox"], 3)) for r in results)
     assert got == [(5, 7, 10.0, 12.0, 20.0, 30.0), (5, 9, 60.5, 40.25, 13.0, 9.0), (6, 8, 0.0, 0.0, 64.0, 50.0)]
     assert all(r["score"] > 0.999 for r in results)
+    # each box carries the class head's distribution over the categories (ascending id)
+    for r in results:
+        assert len(r["class_probs"]) == 3 and sum(r["class_probs"]) == pytest.approx(1, abs=1e-3)
+        assert np.argmax(r["class_probs"]) == [7, 8, 9].index(r["category_id"])
 
 
 def test_detector_inputs_are_checked():

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis import datasets
@@ -30,6 +31,24 @@ def test_import_coco_with_predictions(coco_fixture):
     assert sorted(ds.values("ground_truth.detections.coco_id", unwind=True)) == sorted(
         a["id"] for a in coco_fixture["instances"]["annotations"])
     ds.delete()
+
+
+def test_class_probabilities_become_logits_named_by_the_dataset_classes(coco_fixture, tmp_path):
+    results = [{**r, "class_probs": [0.75, 0.25] if r["category_id"] == 1 else [0.1, 0.9]}
+               for r in coco_fixture["predictions"]]
+    (tmp_path / "pred.json").write_text(json.dumps(results))
+    datasets.import_coco("coco-probs", coco_fixture["images_dir"], coco_fixture["instances_json"],
+                         tmp_path / "pred.json", if_exists="overwrite")
+    ds = datasets.load("coco-probs")
+    try:
+        assert ds.classes["predictions"] == ["cat", "dog"]  # categories 1, 2 in ascending id order
+        labels, logits = (sum(v, []) for v in ds.values(["predictions.detections.label",
+                                                          "predictions.detections.logits"]))
+        assert len(logits) == len(results)
+        for label, z in zip(labels, logits):
+            assert z == pytest.approx(np.log([0.75, 0.25] if label == "cat" else [0.1, 0.9]))
+    finally:
+        ds.delete()
 
 
 def test_existing_name_needs_a_choice(coco_fixture):

@@ -107,10 +107,74 @@ def test_hand_scene_finds_each_error_type_at_the_right_box():
         13: "spurious", 14: "duplicate", 11: "low_iou", 12: "wrong_class"}
     # crowd: never a candidate, and the prediction inside it is not a missing label
     assert 15 not in set(res["ann_id"].dropna()) and 4 not in set(res["pred_id"].dropna())
-    # the confirmed boxes raise nothing of note (at most "1 - confidence" that nothing is there)
-    assert res.loc[res["ann_id"].isin([10, 20]), "score"].max() < 0.2
+    # the confirmed boxes raise nothing of note
+    assert not (res.loc[res["ann_id"].isin([10, 20]), "score"] >= 0.2).any()
     assert res["score"].is_monotonic_decreasing and res["score"].between(0, 1).all()
     assert list(res.columns) == list(le.RESULT_COLUMNS)
+
+
+def hand_probs(pred, overrides=None):
+    """Class probabilities for the hand scene: 0.97 on each prediction's own class, the rest spread."""
+    probs = pd.DataFrame(0.01, index=pred.index, columns=[1, 2, 3, 4])
+    for i, cat in enumerate(pred["category_id"]):
+        probs.iloc[i, probs.columns.get_loc(cat)] = 0.97
+    for pred_id, row in (overrides or {}).items():
+        probs.loc[pred["pred_id"] == pred_id, list(row)] = list(row.values())
+    return probs
+
+
+def test_class_probabilities_decide_wrong_class():
+    gt, pred = hand_scene()
+
+    def wrong_class_score(probs):
+        res = le.find_detection_errors(gt, pred, pred_probs=probs)
+        return res.query("error_type == 'wrong_class' and ann_id == 12")["score"].max()
+
+    # box 12 is labelled 2; prediction 2 (class 3) covers it exactly
+    sure = wrong_class_score(hand_probs(pred, {2: {2: 0.001, 3: 0.979}}))
+    torn = wrong_class_score(hand_probs(pred, {2: {2: 0.45, 3: 0.53}}))
+    assert sure > 0.9 and (np.isnan(torn) or torn < 0.2)
+    # the same box, labelled 3 as the detector says: no wrong_class
+    gt.loc[gt["ann_id"] == 12, "category_id"] = 3
+    assert np.isnan(wrong_class_score(hand_probs(pred)))
+
+
+def test_class_probabilities_of_another_class_weaken_low_iou():
+    gt, pred = hand_scene()
+    # box 11 (class 1) is badly drawn around the object of prediction 1 (class 1)
+    agree = le.find_detection_errors(gt, pred, pred_probs=hand_probs(pred))
+    other = le.find_detection_errors(gt, pred, pred_probs=hand_probs(pred, {1: {1: 0.0005, 4: 0.9795}}))
+
+    def low_iou(res):
+        return res.query("error_type == 'low_iou' and ann_id == 11")["score"].max()
+    assert low_iou(agree) > 0.5 and (np.isnan(low_iou(other)) or low_iou(other) < 0.1)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda probs: probs.iloc[:-1], "one row per prediction"),
+    (lambda probs: probs.drop(columns=3), "no column for categories 3"),
+    (lambda probs: probs - 0.05, "non-negative"),
+    (lambda probs: probs.to_numpy(), "must be a DataFrame"),
+])
+def test_bad_class_probabilities(change, message):
+    gt, pred = hand_scene()
+    probs = hand_probs(pred)
+    with pytest.raises(le.LabelErrorInputError, match=message):
+        le.find_detection_errors(gt, pred, pred_probs=change(probs))
+
+
+def test_coco_class_probs_come_back_as_a_table(coco_fixture):
+    instances = coco_fixture["instances"]
+    cats = sorted(c["id"] for c in instances["categories"])
+    results = [{**r, "class_probs": [0.9 if c == r["category_id"] else 0.1 / (len(cats) - 1) for c in cats]}
+               for r in coco_fixture["predictions"]]
+    _, pred, probs = le.coco_to_frames(instances, results)
+    assert list(probs.columns) == cats and len(probs) == len(pred)
+    assert (probs.to_numpy().argmax(1) == [cats.index(c) for c in pred["category_id"]]).all()
+    assert le.coco_to_frames(instances, coco_fixture["predictions"])[2] is None  # none given
+    results[0]["class_probs"] = [1.0]
+    with pytest.raises(le.LabelErrorInputError, match=f"list of {len(cats)} numbers"):
+        le.coco_to_frames(instances, results)
 
 
 def test_ignore_flag_acts_like_crowd():
@@ -125,7 +189,7 @@ def test_min_score_and_thresholds_are_parameters():
     gt, pred = hand_scene()
     assert (le.find_detection_errors(gt, pred, min_score=0.5)["score"] >= 0.5).all()
     # box 11 overlaps its object at IoU 0.31: acceptable under a loose notion of a well-drawn box
-    loose = le.find_detection_errors(gt, pred, good_box_iou=(0.2, 0.3))
+    loose = le.find_detection_errors(gt, pred, low_iou_iou=(0.2, 0.3))
     assert "low_iou" not in set(loose["error_type"])
     assert le.find_detection_errors(gt, pred, good_box_iou="auto").attrs["params"]["good_box_iou"] == (0.5, 0.7)
 
@@ -362,7 +426,7 @@ def test_predictions_past_the_image_edge_are_clipped(coco_fixture):
              {**coco_fixture["predictions"][0], "bbox": [70, 10, 5, 5]}]  # entirely outside
     with pytest.raises(InputError, match="outside the image"):
         le.coco_to_frames(coco_fixture["instances"], preds)
-    _, pred = le.coco_to_frames(coco_fixture["instances"], preds, skip_invalid=True)
+    _, pred, _ = le.coco_to_frames(coco_fixture["instances"], preds, skip_invalid=True)
     assert pred[["x", "y", "w", "h"]].values.tolist() == [[50, 30, 14, 18]]
 
 
@@ -385,7 +449,7 @@ def coco100():
 def test_real_coco_annotations_no_alarms_on_crowd_boxes(coco100, tmp_path):
     instances = json.loads((coco100 / "instances_val2014_100.json").read_text())
     results = json.loads((coco100 / "detections_jittered_gt_random_scores.json").read_text())
-    gt, pred = le.coco_to_frames(instances, results)
+    gt, pred, _ = le.coco_to_frames(instances, results)
     crowd = gt[gt["iscrowd"]]
     assert len(crowd) == 9
     # the fixture's detections are jittered copies of GT boxes; add confident ones on every crowd region

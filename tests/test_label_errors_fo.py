@@ -111,8 +111,9 @@ def test_rerun_replaces_previous_results_including_outside_a_view(dataset):
     view = dataset.limit(1)
     result = lefo.find_label_errors(view, min_score=0.99)
     types = label_values(dataset, "ground_truth", "error_type")
-    assert {k for k, v in types.items() if v} == {13, 14}  # only score-1 candidates left
-    assert set(result["score"]) == {1.0}
+    # only the near-certain candidates of the first image are left
+    assert {k for k, v in types.items() if v} == {12, 13, 14}
+    assert (result["score"] >= 0.99).all()
     assert not any(label_values(dataset, "predictions", "error_type").values())
     assert dataset.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.99
     assert len(dataset.list_runs()) == 1
@@ -173,4 +174,25 @@ def test_bad_fields_give_clear_errors(dataset):
         lefo.find_label_errors(dataset, pred_field="cls")
     dataset.set_values("predictions.detections.confidence", [[None] * 5 + [0.3], [0.5]])
     with pytest.raises(le.LabelErrorInputError, match="have no confidence"):
+        lefo.find_label_errors(dataset)
+
+
+def test_prediction_logits_are_the_engines_class_probabilities(dataset):
+    classes = ["one", "two", "three"]
+    probs = {0: [0.97, 0.02, 0.01], 1: [0.97, 0.02, 0.01], 2: [0.001, 0.019, 0.98], 3: [0.9, 0.05, 0.05],
+             4: [0.9, 0.05, 0.05], 5: [0.97, 0.02, 0.01]}
+    pids, = [dataset.values("predictions.detections.pid")]
+    dataset.set_values("predictions.detections.logits", [[np.log(probs[p]).tolist() for p in ids] for ids in pids])
+    dataset.classes = {"predictions": classes}
+    dataset.save()
+    result = lefo.find_label_errors(dataset, min_score=0.2)
+    gt, pred = scene()
+    table = pd.DataFrame([probs[p] for p in pred["pred_id"]], columns=classes)
+    engine = le.find_detection_errors(gt, pred, pred_probs=table, min_score=0.2)
+    assert engine["score"].tolist() != le.find_detection_errors(gt, pred, min_score=0.2)["score"].tolist()
+    np.testing.assert_allclose(np.sort(result["score"]), np.sort(engine["score"]), atol=1e-9)
+    # logits without a class list to read them by: a one-line error
+    dataset.classes = {}
+    dataset.save()
+    with pytest.raises(le.LabelErrorInputError, match="one value per class"):
         lefo.find_label_errors(dataset)

@@ -107,10 +107,11 @@ def test_decisions_survive_a_rerun_that_no_longer_flags_the_label(ds):
     cands = review.load_candidates(ds)
     low = _candidate(cands, "low_iou")
     review.decide(ds, low.label_field, low.sample_id, low.label_id, "confirmed", "alice")
-    # Someone fixes the box in FiftyOne; the engine's next run no longer flags it.
+    # Someone fixes the box in FiftyOne (to the prediction's box, as the corrected COCO does); the
+    # engine's next run no longer flags it.
     sample = ds[low.sample_id]
     det = next(d for d in sample.ground_truth.detections if d.id == low.label_id)
-    det.bounding_box = [2 / 64, 3 / 48, 20 / 64, 15 / 48]
+    det.bounding_box = [3 / 64, 4 / 48, 21 / 64, 16 / 48]
     sample.save()
     label_errors_fo.find_label_errors(ds)
     after = review.load_candidates(ds)

@@ -19,6 +19,14 @@ so that all methods are scored by the same protocol.
   swap (per GT box). ObjectLab has no spurious / duplicate subtype:
   ``spurious`` and ``duplicate`` use badloc (a box far from any prediction
   scores as badly located).
+
+When the predictions come with class probabilities (``pred_probs``, one row
+per prediction, one column per category id), both anchors get them in their
+own input format: FiftyOne Brain as each detection's ``logits`` (log
+probabilities; ``use_logits=True``), ObjectLab as one box per class for every
+distinct predicted box, scored ``objectness x P(class)`` where objectness is
+the prediction's score divided by the probability of its own class (kept down
+to the lowest score the detector reported).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ def _gt_rank(ann_ids, scores) -> pd.DataFrame:
     return pd.DataFrame({"ann_id": ann_ids, "score": np.asarray(scores, dtype=np.float64)})
 
 
-def brain_rankings(gt: pd.DataFrame, pred: pd.DataFrame, sizes: dict) -> dict:
+def brain_rankings(gt: pd.DataFrame, pred: pd.DataFrame, sizes: dict, pred_probs=None) -> dict:
     """Run FiftyOne Brain mistakenness on a temporary dataset built from the tables.
 
     ``sizes`` maps image id -> (width, height). Images need not exist on disk.
@@ -40,6 +48,7 @@ def brain_rankings(gt: pd.DataFrame, pred: pd.DataFrame, sizes: dict) -> dict:
     import fiftyone as fo
     import fiftyone.brain as fob
 
+    logits = None if pred_probs is None else np.log(np.clip(pred_probs.to_numpy(np.float64), 1e-6, None))
     ds = fo.Dataset()
     try:
         samples = []
@@ -50,13 +59,15 @@ def brain_rankings(gt: pd.DataFrame, pred: pd.DataFrame, sizes: dict) -> dict:
                     fo.Detection(label=str(r.category_id),
                                  bounding_box=[r.x / w, r.y / h, r.w / w, r.h / h],
                                  key=int(r.pred_id if scored else r.ann_id),
-                                 **({"confidence": float(r.score)} if scored else {}))
+                                 **({"confidence": float(r.score)} if scored else {}),
+                                 **({"logits": logits[r.Index].tolist()} if scored and logits is not None else {}))
                     for r in rows.itertuples()])
             samples.append(fo.Sample(filepath=f"/nonexistent/{image_id}.png",
                                      metadata=fo.ImageMetadata(width=w, height=h),
                                      ground_truth=dets(gt, False), predictions=dets(pred, True)))
         ds.add_samples(samples, progress=False)
-        fob.compute_mistakenness(ds, "predictions", label_field="ground_truth", progress=False)
+        fob.compute_mistakenness(ds, "predictions", label_field="ground_truth", use_logits=logits is not None,
+                                 progress=False)
         keys, mist, loc, spur = (sum((v or [] for v in vals), []) for vals in ds.values([
             "ground_truth.detections.key", "ground_truth.detections.mistakenness",
             "ground_truth.detections.mistakenness_loc", "ground_truth.detections.possible_spurious"]))
@@ -82,9 +93,12 @@ def brain_rankings(gt: pd.DataFrame, pred: pd.DataFrame, sizes: dict) -> dict:
     }
 
 
-def objectlab_rankings(gt: pd.DataFrame, pred: pd.DataFrame, image_ids) -> dict:
+def objectlab_rankings(gt: pd.DataFrame, pred: pd.DataFrame, image_ids, pred_probs=None) -> dict:
     """Run cleanlab ObjectLab's subtype scores (default settings) on the tables."""
     from cleanlab.object_detection import rank
+
+    if pred_probs is not None:
+        pred = _per_class_boxes(pred, pred_probs)
 
     classes = np.sort(pd.unique(pd.concat([gt["category_id"], pred["category_id"]])))
     cls_index = {c: k for k, c in enumerate(classes)}
@@ -123,3 +137,19 @@ def objectlab_rankings(gt: pd.DataFrame, pred: pd.DataFrame, image_ids) -> dict:
         "spurious": _gt_rank(ann_ids[~np.isnan(bad)], bad[~np.isnan(bad)]),
         "duplicate": _gt_rank(ann_ids[~np.isnan(bad)], bad[~np.isnan(bad)]),
     }
+
+
+def _per_class_boxes(pred: pd.DataFrame, pred_probs: pd.DataFrame) -> pd.DataFrame:
+    """One box per class for each distinct predicted box, scored objectness x P(class) (see the module docstring)."""
+    probs = pred_probs.to_numpy(np.float64)
+    own = probs[np.arange(len(pred)), pred_probs.columns.get_indexer(pred["category_id"])]
+    objectness = pred["score"].to_numpy() / np.maximum(own, 1e-6)
+    first = ~pred.duplicated(["image_id", "x", "y", "w", "h"]).to_numpy()
+    k = len(pred_probs.columns)
+    rows = np.repeat(np.flatnonzero(first), k)
+    out = pred.iloc[rows][["image_id", "x", "y", "w", "h"]].reset_index(drop=True)
+    out["category_id"] = np.tile(pred_probs.columns.to_numpy(), first.sum())
+    out["score"] = np.clip(np.repeat(objectness[first], k) * probs[first].ravel(), 0, 1)
+    out = out[out["score"] >= pred["score"].min()].reset_index(drop=True)
+    out["pred_id"] = np.arange(len(out))
+    return out

@@ -99,7 +99,9 @@ def case_tables(case_dir: Path, n_images: int):
 
     instances = json.loads((case_dir / "gt_noisy.json").read_text())
     results = json.loads((case_dir / "predictions.json").read_text())
-    gt, pred = le.coco_to_frames(instances, results)
+    gt, pred, probs = le.coco_to_frames(instances, results)
+    if probs is not None:  # carried as FiftyOne logits, as the demo dataset has them
+        pred["logits"] = list(np.log(np.clip(probs.to_numpy(), 1e-6, None)))
     ids = [im["id"] for im in instances["images"]]
     sizes = {im["id"]: (im["width"], im["height"]) for im in instances["images"]}
     reps = -(-n_images // len(ids))
@@ -114,21 +116,23 @@ def case_tables(case_dir: Path, n_images: int):
     gt["ann_id"], pred["pred_id"] = np.arange(len(gt)), np.arange(len(pred))
     base = max(ids) + 1
     size_of = {i: sizes[i % base] for i in keep}
-    return gt, pred, size_of
+    return gt, pred, size_of, None if probs is None else [str(c) for c in probs.columns]
 
 
-def build_dataset(gt, pred, sizes, filepaths=None):
+def build_dataset(gt, pred, sizes, filepaths=None, classes=None):
     """A FiftyOne dataset with ``ground_truth`` and ``predictions`` from the tables (relative boxes).
 
     ``filepaths`` maps image id to an image file; by default the paths are
-    placeholders (the engine never opens the images).
+    placeholders (the engine never opens the images). A ``logits`` column of
+    ``pred`` becomes the detections' logits, named by ``classes``.
     """
     import fiftyone as fo
 
     def dets(table, image_id, w, h, scored):
         return fo.Detections(detections=[
             fo.Detection(label=str(r.category_id), bounding_box=[r.x / w, r.y / h, r.w / w, r.h / h],
-                         **({"confidence": float(r.score)} if scored else {}))
+                         **({"confidence": float(r.score)} if scored else {}),
+                         **({"logits": r.logits.tolist()} if scored and hasattr(r, "logits") else {}))
             for r in table.get(image_id, pd.DataFrame(columns=table_cols(scored))).itertuples()])
 
     def table_cols(scored):
@@ -140,6 +144,8 @@ def build_dataset(gt, pred, sizes, filepaths=None):
                          ground_truth=dets(by_gt, i, w, h, False), predictions=dets(by_pred, i, w, h, True))
                for i, (w, h) in sizes.items()]
     ds.add_samples(samples, progress=False)
+    if classes:
+        ds.classes = {"predictions": classes}
     return ds
 
 
@@ -153,12 +159,12 @@ def bench_fiftyone(sizes, brain_images, case_dir):
     brain_rate = None
     for n in sizes:
         if case_dir:
-            gt, pred, img_sizes = case_tables(case_dir, n)
+            gt, pred, img_sizes, classes = case_tables(case_dir, n)
         else:
             gt, pred = synthetic_tables(n, 10, seed=1)
-            img_sizes = {i: (640, 480) for i in range(n)}
+            img_sizes, classes = {i: (640, 480) for i in range(n)}, None
         t = time.perf_counter()
-        ds = build_dataset(gt, pred, img_sizes)
+        ds = build_dataset(gt, pred, img_sizes, classes=classes)
         t_build = time.perf_counter() - t
         try:
             t = time.perf_counter()
