@@ -68,7 +68,7 @@ def test_confirm_needs_a_name_then_is_stored_and_survives_a_reload(page_ds):
 
 def test_bulk_dismiss_filters_and_escaping(page_ds):
     at = _open("review-page", reviewer="bob")
-    at.selectbox(key="rv_type").set_value("spurious").run()
+    at.selectbox(key="rv_type").set_value("low_iou").run()
     assert not [c for c in at.checkbox if c.key and c.key.startswith("rv_sel_")]  # one by one: no gallery drawn
     at.radio(key="rv_view").set_value("Gallery").run()
     assert "rv_confirm" not in {b.key for b in at.button}

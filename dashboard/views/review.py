@@ -142,7 +142,7 @@ def _gallery(shown):
                 _show_card_image(row, 240)
                 st.text(review.describe(row))
                 who = f" · {row['review_by']}" if row["review_status"] != review.PENDING else ""
-                st.text(f"{STATUS_ICONS[row['review_status']]} {row['review_status']}{who}")
+                st.text(f"Class {row['label']} · {STATUS_ICONS[row['review_status']]} {row['review_status']}{who}")
                 one = rows.loc[[row.name]]
                 c = st.columns(2)
                 c[0].button("Confirm", key=f"rv_c_{row['label_id']}", on_click=_decide, args=(one, "confirmed"))
