@@ -72,11 +72,11 @@ class Prior(NamedTuple):
     sd_v: float
 
 
-#: Prior of the main form, set on the backtest curves (``bench_extrapolation.py --tune``): an asymptote at
-#: about 12% of the gap at the largest size (logit -2, loose) and an exponent near 1.65 (log 0.5, sd 0.3).
+#: Prior of the main form, set on the 59 backtest curves (``bench_extrapolation.py --tune``): an asymptote at
+#: about 12% of the gap at the largest size (logit -2, sd 1) and an exponent near 1.65 (log 0.5, sd 0.3).
 PRIOR = Prior(-2.0, 1.0, 0.5, 0.3)
-#: Out-of-sample extrapolation error of log gap, sd per unit of log(N / n_ref), set on the backtest curves.
-MODEL_SD = 0.2
+#: Out-of-sample extrapolation error of log gap, sd per unit of log(N / n_ref), set on the same curves.
+MODEL_SD = 0.107
 #: Floor of the log-gap noise, per size: 3% relative model error.
 TAU = 0.03
 #: An alternative form replaces the main one if it extrapolated this many times better inside the data.

@@ -14,6 +14,8 @@ of labelled training items. This module
   ``data_home()/learning_curves/`` so they are computed once;
 * **reads** a team's own curve points from CSV (:func:`read_points`; columns
   ``model, n_labels, metric[, seed]``), with one-line messages for bad files;
+* **decides** per model: label more, or change the model (:func:`verdicts`,
+  with the evidence: ceiling, the metric at 10x the labels, who gets there);
 * **extrapolates** them to a target (:func:`extrapolate`, which calls
   :mod:`analysis.curve_fit`), also from the command line::
 

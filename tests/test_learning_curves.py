@@ -49,6 +49,16 @@ def test_extrapolation_with_all_forms_holds_the_truth():
     assert all(np.isfinite(fit.holdout_error[f]) for f in fit.forms)
 
 
+def test_warm_up_plateau_is_left_out():
+    # a model that predicts one class (accuracy 0.1) until it has enough labels, then follows the formula
+    pts = _curve(noise=0.0005, sizes=np.geomspace(20, 5000, 12))
+    pts.loc[pts.n_labels < 40, "metric"] = 0.1
+    fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed, n_boot=20)
+    assert fit.n_warm_up == 2 and fit.stats.n.min() >= 40
+    assert fit.fitted([50_000])[0] == pytest.approx(0.92 - 0.6 * 50_000**-0.45, abs=0.005)
+    assert cf.fit_curve(*_curve().pipe(lambda d: (d.n_labels, d.metric, d.seed)), n_boot=0).n_warm_up == 0
+
+
 def test_labels_to_target_matches_the_formula():
     pts = _curve(noise=0.0005)
     fit = cf.fit_curve(pts.n_labels, pts.metric, pts.seed, forms=("pow3",), n_boot=30)
