@@ -94,7 +94,7 @@ def test_prelabelling_page_feeds_the_planner(error_dataset):
     assert not at.exception and not at.error and at.title[0].value == f"Pre-labelling: {error_dataset}"
     assert len(at.get("plotly_chart")) == 2
     assert any("faster" in m.value for m in at.markdown)
-    assert any("Anchoring risk" in m.value and "ground\\_truth" in m.value for m in at.markdown)
+    assert any("Anchoring risk" in m.value and "compared against **ground\\_truth**" in m.value for m in at.markdown)
     at.number_input(key="pre_sec_fix").set_value(3.0).run()
     assert not at.exception
     at.button(key="pre_use").click().run()

@@ -1,5 +1,6 @@
 """Consensus: accuracy vs annotators per item, with and without the model's vote; overlaps the model replaces."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -109,7 +110,8 @@ humans = summary[~summary["with_model"]]
 default = float(humans.loc[humans.groupby("overlap")["mean"].idxmax(), "mean"].iloc[-1])
 run_id = (what, len(df), round(default, 6))
 if st.session_state.get("cs_target_run") != run_id:  # a new run starts from its own default target
-    st.session_state["cs_target_run"], st.session_state["cs_target"] = run_id, round(default, 4)
+    # rounded down to the input's 4 decimals: the people-only line must still reach its own default
+    st.session_state["cs_target_run"], st.session_state["cs_target"] = run_id, math.floor(default * 1e4) / 1e4
 target = st.number_input("Target consensus accuracy", 0.0, 1.0, step=0.005, format="%.4f", key="cs_target",
                          help="Default: the best people-only accuracy with the most annotators.")
 st.plotly_chart(_chart(summary, target), width="stretch")
@@ -123,7 +125,8 @@ st.caption("CROWDLAB always uses the model's probabilities and needs two or more
 if result["with"] is None:
     st.warning(f"Even with the model, no number of annotators reaches {target:.4f}; lower the target.")
     st.stop()
-without = "not within the annotators shown" if result["without"] is None else f"**{result['without']}**"
+without = (f"more than {int(summary['overlap'].max())}" if result["without"] is None
+           else f"**{result['without']}**")
 st.markdown(f"On {what}: people alone need {without} annotators per item for {target:.4f}; with the model's vote "
             f"**{result['with']}** ({cs.METHODS[result['method_with']]})."
             + (f" The model replaces **{result['replaced']}** annotator(s) per item." if result["replaced"] else ""))

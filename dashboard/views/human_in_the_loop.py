@@ -112,6 +112,9 @@ level = float(c2.number_input("Probability that the target holds", 0.5, 0.999, 0
 scores, what, runs_label = _scores(mode)
 if mode == "classification":
     st.caption(":material/science: **Simulated.** Confidences of a real classifier on a real data set, out-of-fold.")
+elif mode == "detection":
+    st.caption("Each predicted box is one answer, right when it matches a truth box of its class at IoU >= 0.5. "
+               "Objects the model misses are not among the answers: people still draw those (see Pre-labelling).")
 targets = tuple(sorted(set(hitl.TARGETS) | {target}))
 try:
     summary, band, by_run = _analysis(scores, targets, level)

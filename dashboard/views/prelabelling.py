@@ -34,7 +34,8 @@ def _chart(sw: pd.DataFrame, chosen: float) -> go.Figure:
     fig.add_vline(x=chosen, line=dict(color="#999999", dash="dot"))
     fig.update_xaxes(title="minimum confidence of a pre-label")
     fig.update_yaxes(title="speed-up (x)", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title="share of pre-labels that are wrong", tickformat=".0%", range=[0, 1], secondary_y=True)
+    fig.update_yaxes(title="share of pre-labels that are wrong", tickformat=".0%", range=[0, 1], dtick=0.2,
+                     secondary_y=True)
     fig.update_layout(title="Speed-up and anchoring risk vs pre-label confidence (80% bootstrap band over images)",
                       height=450, legend=dict(orientation="h", y=-0.25))
     return fig
@@ -82,7 +83,7 @@ st.markdown(f"At confidence >= {min_conf:g}: {row['prelabels']:,.0f} pre-labels 
             "per box.")
 st.markdown(f"**Anchoring risk**: a reviewer who keeps every pre-label as shown keeps **{row['anchoring']:.0%}** wrong "
             f"boxes ({row['wrong_class']:,.0f} of the wrong class, {row['loose']:,.0f} loose, {row['extra']:,.0f} on "
-            f"nothing), compared against `{common.md_escape(truth)}`"
+            f"nothing), compared against **{common.md_escape(truth)}**"
             + (" (the demo's true boxes)." if truth == "clean_ground_truth" else
                " (your labels: where they are wrong, this count is too)."))
 st.dataframe(sw.round(3), hide_index=True, width="stretch")
