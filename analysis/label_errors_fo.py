@@ -23,11 +23,17 @@ FiftyOne boxes are relative ``[x, y, w, h]`` in [0, 1]. IoU does not change
 when x and y are scaled by different factors, so the engine runs on relative
 boxes; the returned table gives them in pixels where image sizes are known
 (``metadata``; computed when missing and the image files are readable).
+
+Command line: ``python -m analysis.label_errors_fo --dataset NAME [--gt-field F]
+[--pred-field F] [--min-score S]`` prints the candidate counts per type as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
+import sys
 from itertools import chain
 
 import numpy as np
@@ -285,3 +291,32 @@ def load_candidates(dataset, run_key: str = RUN_KEY) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)[columns].astype({"error_score": np.float64, "error_iou": np.float64})
     return out.sort_values("error_score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def main(argv=None) -> int:
+    """CLI: find label errors in a FiftyOne dataset, write them onto its labels, print counts as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m analysis.label_errors_fo",
+                                     description="Find label errors in a FiftyOne dataset and write them onto "
+                                                 "its labels (replacing earlier results).")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--gt-field", default="ground_truth")
+    parser.add_argument("--pred-field", default="predictions")
+    parser.add_argument("--min-score", type=float, help="drop candidates scoring below this (default: the engine's)")
+    args = parser.parse_args(argv)
+    from analysis import datasets
+    from analysis.errors import InputError
+
+    params = {} if args.min_score is None else {"min_score": args.min_score}
+    try:
+        datasets.connect()
+        result = find_label_errors(datasets.load(args.dataset), args.gt_field, args.pred_field, **params)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    counts = {t: int(n) for t, n in result["error_type"].value_counts().items()}
+    print(json.dumps({"dataset": args.dataset, "candidates": len(result), "by_type": counts}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

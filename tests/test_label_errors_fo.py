@@ -196,3 +196,24 @@ def test_prediction_logits_are_the_engines_class_probabilities(dataset):
     dataset.save()
     with pytest.raises(le.LabelErrorInputError, match="one value per class"):
         lefo.find_label_errors(dataset)
+
+
+def test_cli_finds_and_writes_label_errors(dataset):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dataset.persistent = True  # another process loads it by name
+    run = [sys.executable, "-m", "analysis.label_errors_fo", "--dataset", dataset.name]
+    root = Path(__file__).resolve().parents[1]
+    ok = subprocess.run(run + ["--min-score", "0.2"], cwd=root, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    out = json.loads(ok.stdout)
+    dataset.reload()  # written by the other process
+    written = lefo.load_candidates(dataset)
+    assert out["by_type"] == written["error_type"].value_counts().to_dict() and out["candidates"] >= len(written) > 0
+    assert dataset.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.2
+    for extra, message in ((["--gt-field", "nope"], "nope"), (["--dataset", "no-such-dataset"], "no-such-dataset")):
+        bad = subprocess.run(run + extra, cwd=root, capture_output=True, text=True)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and message in bad.stderr
