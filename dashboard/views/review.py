@@ -214,20 +214,21 @@ if st.toggle("Show progress charts", value=True, key="rv_charts"):
     fig = go.Figure([go.Bar(name=s, y=[review.TYPE_TITLES[t] for t in progress["error_type"]], x=progress[s],
                             orientation="h", marker_color=BAR_COLORS[s]) for s in (*review.STATUSES, review.PENDING)])
     fig.update_layout(barmode="stack", title="Review progress per type", xaxis_title="candidates",
-                      height=300, margin=dict(t=40, b=10), legend_orientation="h")
+                      height=320, margin=dict(t=40, b=10), legend=dict(orientation="h", y=-0.3))
     c1.plotly_chart(fig, width="stretch")
     known = bands.dropna(subset=["precision"])
-    fig = go.Figure(go.Bar(
-        x=known["band"], y=known["precision"], marker_color="#D55E00",
-        error_y=dict(type="data", symmetric=False, array=known["high"] - known["precision"],
-                     arrayminus=known["precision"] - known["low"]),
-        text=[f"{c}/{r}" for c, r in zip(known["confirmed"], known["reviewed"])], textposition="inside"))
-    fig.update_layout(title="Precision by score band (confirmed / reviewed, 80% interval)",
-                      xaxis_title="engine score", yaxis_title="precision", yaxis_range=[0, 1.05],
-                      height=300, margin=dict(t=40, b=10))
-    c2.plotly_chart(fig, width="stretch")
     if known.empty:
-        c2.caption("No decisions yet: precision per band appears as reviewers decide.")
+        c2.caption("Precision by score band: no decisions yet; it appears as reviewers decide.")
+    else:
+        fig = go.Figure(go.Bar(
+            x=known["band"], y=known["precision"], marker_color="#D55E00",
+            error_y=dict(type="data", symmetric=False, array=known["high"] - known["precision"],
+                         arrayminus=known["precision"] - known["low"]),
+            text=[f"{c}/{r}" for c, r in zip(known["confirmed"], known["reviewed"])], textposition="inside"))
+        fig.update_layout(title="Precision by score band (confirmed / reviewed, 80% interval)",
+                          xaxis_title="engine score", yaxis_title="precision", yaxis_range=[0, 1.05],
+                          height=320, margin=dict(t=40, b=10))
+        c2.plotly_chart(fig, width="stretch")
 
 orphans = review.orphaned(candidates, current)
 if len(orphans):
