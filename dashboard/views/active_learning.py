@@ -1,5 +1,6 @@
 """Active learning: simulate query strategies on labelled data, measure labels saved vs random, feed the planner."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -87,7 +88,8 @@ if df is None:
 random_final = float(df[(df["strategy"] == "random") & (df["n_labels"] == df["n_labels"].max())]["accuracy"].mean())
 run_id = (source, tuple(sorted(strategies)), seeds, init, batch, budget)
 if st.session_state.get("al_target_run") != run_id:  # a new run starts from its own default target
-    st.session_state["al_target_run"], st.session_state["al_target"] = run_id, round(random_final, 4)
+    # rounded down to the input's 4 decimals: random must still reach its own default target
+    st.session_state["al_target_run"], st.session_state["al_target"] = run_id, math.floor(random_final * 1e4) / 1e4
 target = st.number_input("Target test accuracy", 0.0, 1.0, step=0.005, format="%.4f", key="al_target",
                          help="Default: random labelling's mean accuracy at the whole budget.")
 try:
