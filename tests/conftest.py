@@ -72,3 +72,13 @@ def build_error_dataset(root: Path, name: str, n_images: int = 8, dog_name: str 
     ds = datasets.load(name)
     label_errors_fo.find_label_errors(ds)
     return ds
+
+
+def cli_json(stdout: str):
+    """The JSON object a lab CLI printed (its last line) when run in the test process.
+
+    Other threads of the test process may print before it: a FiftyOne App
+    session client left by an earlier test prints "Could not connect session"
+    while it retries a server that has gone.
+    """
+    return json.loads(stdout.strip().splitlines()[-1])

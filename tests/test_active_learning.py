@@ -1,6 +1,5 @@
 """Active-learning strategies against hand-computed cases, the savings maths, the simulation and the CLI."""
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -8,6 +7,7 @@ import pytest
 from skactiveml.classifier import SklearnClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from conftest import cli_json
 from analysis import active_learning as al
 
 
@@ -169,7 +169,7 @@ def test_bad_simulation_requests(kwargs, message):
 def test_cli_prints_json_and_refuses_bad_input(capsys):
     assert al.main(["run", "--source", "digits", "--strategies", "random,entropy", "--seeds", "2",
                     "--budget", "60", "--jobs", "1"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = cli_json(capsys.readouterr().out)
     assert out["source"] == "digits" and set(out["strategies"]) == {"random", "entropy"}
     with pytest.raises(SystemExit) as e:
         al.main(["run", "--strategies", "oracle"])

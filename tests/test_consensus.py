@@ -1,11 +1,11 @@
 """Consensus with and without the model: input checks, methods by hand, simulated annotators, overlaps, CLI."""
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import cli_json
 from analysis import consensus as cs
 
 
@@ -100,7 +100,7 @@ def test_csv_with_a_model_worker_and_cli(tmp_path, capsys):
     df = cs.on_annotations(cs.read_annotations(path), "net", seeds=2, methods=("majority",))
     assert set(df["overlap"]) == {1, 2, 3} and df["with_model"].any() and (~df["with_model"]).any()
     assert cs.main(["run", "--csv", str(path), "--model-worker", "net", "--seeds", "1"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = cli_json(capsys.readouterr().out)
     assert out["source"] == f"CSV {path}" and "majority + model" in out["accuracy"] and out["without"] is not None
     assert cs.main(["run", "--csv", str(path), "--model-worker", "nobody"]) == 2
     assert capsys.readouterr().err.strip() == "error: no annotator named 'nobody' to use as the model"

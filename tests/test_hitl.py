@@ -1,11 +1,11 @@
 """Human in the loop: the Clopper-Pearson bound, the threshold choice, detection matching, inputs and the CLI."""
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import cli_json
 from analysis import hitl
 
 
@@ -115,7 +115,7 @@ def test_cli_json_and_bad_input(tmp_path, capsys):
     path = tmp_path / "scores.csv"
     pd.DataFrame({"confidence": np.linspace(1, 0, 1000), "correct": np.arange(1000) < 800}).to_csv(path, index=False)
     assert hitl.main(["run", "--csv", str(path), "--target", "0.99"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = cli_json(capsys.readouterr().out)
     assert out["source"] == f"CSV {path}" and out["human_share"] == pytest.approx(0.2)
     assert out["first_run"]["errors"] == 0 and out["first_run"]["accepted"] == 800
     assert hitl.main(["run", "--dataset", "no-such-dataset"]) == 2

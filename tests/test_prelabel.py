@@ -1,10 +1,10 @@
 """Pre-labelling: actions per box by hand, the speed-up and planner values, a FiftyOne dataset and the CLI."""
 
-import json
 
 import pandas as pd
 import pytest
 
+from conftest import cli_json
 from analysis import prelabel as pl
 
 GT = pd.DataFrame({"image_id": ["a", "a", "a", "b"], "category_id": ["cat", "dog", "cat", "dog"],
@@ -67,7 +67,7 @@ def test_fiftyone_dataset_and_cli(tmp_path, capsys):
     # prediction is a pre-label to delete; the rest are predictions 1 px off (IoU 0.8): accept
     assert counts[["accept", "fix", "draw", "delete"]].tolist() == [13, 2, 1, 1]
     assert pl.main(["run", "--dataset", "prelabel-errors", "--seeds", "20", "--seconds", "fix=3"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = cli_json(capsys.readouterr().out)
     assert out["truth"] == "ground_truth" and out["gt_boxes"] == 16 and out["seconds"]["fix"] == 3
     assert out["planner"]["prelabel_acceptance"] == pytest.approx(15 / 16) and out["speedup"] > 1
     assert pl.main(["run", "--dataset", "prelabel-errors", "--truth", "nope"]) == 2

@@ -1,11 +1,11 @@
 """Pseudo-labelling simulation: known cases, the summary, persistence and the CLI."""
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import cli_json
 from analysis import pseudo_labels as pl
 
 
@@ -63,7 +63,7 @@ def test_cli_prints_json_persists_and_refuses_bad_input(capsys):
     argv = ["run", "--source", "digits", "--thresholds", "0.8,0.95", "--seeds", "2", "--labelled", "30",
             "--jobs", "1"]
     assert pl.main(argv) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = cli_json(capsys.readouterr().out)
     assert [r["threshold"] for r in out["thresholds"]] == [0.8, 0.95] and out["labelled"] == 30
     assert all(0 <= r["noise"] <= 1 for r in out["thresholds"])
     assert pl.main(argv) == 0  # the second time from disk: no progress lines
