@@ -39,8 +39,8 @@ from analysis import learning_curves as lc
 
 CURVES = _isolated.ROOT / "tests/benchmarks/curves/real_curves.csv"
 #: Priors the tuning searches (the constants in analysis.curve_fit are the best on all curves).
-GRID = [cf.Prior(mu_u, sd_u, mu_v, sd_v) for mu_u in (-2.5, -2.0, -1.5) for sd_u in (1.0,)
-        for mu_v in (0.25, 0.5, 0.75) for sd_v in (0.2, 0.3, 0.45)]
+GRID = [cf.Prior(mu_u, sd_u, mu_v, sd_v) for mu_u in (-2.5, -2.0, -1.5, -1.0) for sd_u in (1.0,)
+        for mu_v in (0.25, 0.5, 0.75) for sd_v in (0.3, 0.45, 0.6)]
 #: Source families for the stricter split (data sets derived from one source are left out together).
 FAMILY = {"digits": "digits", "digits_noise20": "digits", "breast_cancer": "breast_cancer",
           "bccd_crops": "bccd", "demo_crops": "mnist"}
