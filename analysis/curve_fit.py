@@ -42,10 +42,13 @@ set on the other data sets only).
    asymptote), ``pow4`` (shifted power law) and ``mmf4`` (a logistic in
    ``log n``) are fitted freely. Each form is refitted on the smaller sizes
    (all but the largest third) and scored on how well it predicts the largest
-   third (RMSE of log gap). The main form is used unless an alternative
-   extrapolated at least :data:`GUARD` times better inside the data: the data
-   then clearly say the curve has another shape (e.g. it still accelerates).
-   Weighted averaging of all forms extrapolated worse on the real curves.
+   third (RMSE of log gap). The main form is used alone unless an
+   alternative extrapolated at least :data:`GUARD` times better inside the
+   data: the data then say the curve may have another shape (e.g. it still
+   accelerates), but a few sizes do not prove it, so the prediction is the
+   two forms' geometric mean (the average of their log gaps), named
+   ``"pow3+pow4"`` etc. On the real curves this beat both using the
+   alternative alone and weighting all forms by their hold-out errors.
 5. **Intervals.** Bootstrap over seeds (each size's seeds resampled with
    replacement; residual resampling with one seed per size) refits the
    chosen form. Beyond ``n_ref`` each draw also gets a model-error term in
@@ -98,8 +101,8 @@ PRIOR = Prior(-1.0, 1.0, 0.5, 0.6)
 MODEL_SD = 0.094
 #: Floor of the log-gap noise, per size: 3% relative model error.
 TAU = 0.03
-#: An alternative form replaces the main one if it extrapolated this many times better inside the data.
-GUARD = 3.0
+#: An alternative form is averaged with the main one if it extrapolated this many times better inside the data.
+GUARD = 2.0
 #: Labels-to-target searches stop at this many labels (beyond it: "not reachable").
 MAX_LABELS = 1e9
 
@@ -282,7 +285,7 @@ class CurveFit:
     higher_is_better: bool
     n_warm_up: int
     prior: Prior | None
-    draw_theta: np.ndarray  # (D, p) parameter draws of the chosen form
+    draw_theta: dict  # form -> (D, p) parameter draws, for each of the chosen components
     draw_z: np.ndarray  # (D,) standard normal model-error multipliers
     model_sd_per_log: float  # model-error sd of log gap per unit of log(N / n_ref)
     stats: SizeStats = field(repr=False)
@@ -293,15 +296,25 @@ class CurveFit:
     def _gap_of(self, metric):
         return self.perfect - metric if self.higher_is_better else metric
 
+    @property
+    def components(self) -> list:
+        """The forms whose gaps are averaged geometrically (one, or the main form and an alternative)."""
+        return self.form.split("+")
+
+    def _blend(self, gap_of_form) -> np.ndarray:
+        """Geometric mean over :attr:`components` of ``gap_of_form(form)`` (arrays of one shape)."""
+        logs = [np.log(np.maximum(gap_of_form(f), 1e-300)) for f in self.components]
+        return np.exp(np.mean(logs, axis=0))
+
     def _point_gap(self, x):
-        """Gap of the chosen form's full-data fit at ``x``: the point estimate."""
-        return FORMS[self.form].gap(x, np.atleast_2d(self.params[self.form]))[0]
+        """Gap of the chosen forms' full-data fit at ``x``: the point estimate."""
+        return self._blend(lambda f: FORMS[f].gap(x, np.atleast_2d(self.params[f]))[0])
 
     def _draw_gaps(self, x):
         """(D, m) gaps of every bootstrap draw at ``x``, with the model-error term beyond ``n_ref``."""
-        out = FORMS[self.form].gap(x, self.draw_theta)
+        out = self._blend(lambda f: FORMS[f].gap(x, self.draw_theta[f]))
         noise = self.draw_z[:, None] * self.model_sd_per_log * np.maximum(x, 0.0)[None, :]
-        return np.maximum(out, 1e-300) * np.exp(noise)
+        return out * np.exp(noise)
 
     def fitted(self, n) -> np.ndarray:
         """Point estimate of the metric at sizes ``n``."""
@@ -320,11 +333,11 @@ class CurveFit:
 
     def ceiling(self) -> float:
         """Point estimate of the metric as ``n -> inf``."""
-        return float(self._to_metric(FORMS[self.form].asymptote(np.atleast_2d(self.params[self.form]))[0]))
+        return float(self._to_metric(self._blend(lambda f: FORMS[f].asymptote(np.atleast_2d(self.params[f])))[0]))
 
     def p_ceiling_short(self, target: float) -> float:
         """Probability (over draws) that the curve's ceiling does not reach ``target``."""
-        return float(np.mean(FORMS[self.form].asymptote(self.draw_theta) >= self._gap_of(target)))
+        return float(np.mean(self._blend(lambda f: FORMS[f].asymptote(self.draw_theta[f])) >= self._gap_of(target)))
 
     def labels_to_target(self, target: float, level: float = 0.8):
         """Labels needed to reach ``target``: ``(estimate, low, high)`` (``inf`` = not within MAX_LABELS).
@@ -445,21 +458,26 @@ def fit_curve(
     chosen = choose_form(names[0], holdout)
 
     rng = np.random.default_rng(random_state)
-    resampled = _bootstrap_log_gaps(stats, x, logg, FORMS[chosen], params[chosen], n_boot, rng)
-    draws = [_fit_form(FORMS[chosen], x, r, w, prior, starts=[params[chosen]], max_nfev=30)  # warm start
-             for r in resampled]
-    draw_theta = np.array([params[chosen] if d is None else d for d in draws]).reshape(n_boot, len(params[chosen]))
+    components = chosen.split("+")
+    fit_log = np.mean([np.log(np.maximum(FORMS[f].gap(x, params[f][None])[0], 1e-300)) for f in components], axis=0)
+    n_params = max(FORMS[f].n_params for f in components)
+    resampled = _bootstrap_log_gaps(stats, logg, fit_log, n_params, n_boot, rng)
+    draw_theta = {}
+    for f in components:  # each component refitted on the same resampled points, warm-started
+        draws = [_fit_form(FORMS[f], x, r, w, prior, starts=[params[f]], max_nfev=30) for r in resampled]
+        draw_theta[f] = np.array([params[f] if d is None else d for d in draws]).reshape(n_boot, len(params[f]))
     return CurveFit(chosen, names, params, holdout, n_ref, perfect, higher_is_better, skip, prior,
                     draw_theta, rng.standard_normal(n_boot), model_sd, stats)
 
 
 def choose_form(main: str, holdout: dict) -> str:
-    """The main form, unless another extrapolated ``GUARD`` times better inside the data (``holdout``: form -> error)."""
+    """The main form, or ``"main+alt"`` (their geometric mean) if an alternative extrapolated ``GUARD`` times
+    better inside the data (``holdout``: form -> error; module docstring, step 4)."""
     tested = {f: e for f, e in holdout.items() if np.isfinite(e)}
     if not np.isfinite(holdout.get(main, np.nan)):
         return main
     best = min(tested, key=tested.get)
-    return best if holdout[main] > GUARD * tested[best] else main
+    return f"{main}+{best}" if holdout[main] > GUARD * tested[best] else main
 
 
 def _holdout_errors(names, x, logg, w, prior):
@@ -484,16 +502,15 @@ def _holdout_errors(names, x, logg, w, prior):
     return errs
 
 
-def _bootstrap_log_gaps(stats, x, logg, form, theta, n_boot, rng):
-    """(D, k) resampled log mean gaps: seeds resampled per size, or residuals with one seed per size."""
+def _bootstrap_log_gaps(stats, logg, fit_log, n_params, n_boot, rng):
+    """(D, k) resampled log mean gaps: seeds resampled per size, or, with one seed per size, the residuals
+    of the full fit (``fit_log``: its log gaps at the sizes; ``n_params``: its parameter count)."""
     if all(len(g) > 1 for g in stats.gaps):
-        out = np.empty((n_boot, len(x)))
+        out = np.empty((n_boot, len(logg)))
         for i, g in enumerate(stats.gaps):
             idx = rng.integers(len(g), size=(n_boot, len(g)))
             out[:, i] = np.log(np.maximum(g[idx].mean(axis=1), stats.mean_gap.min() * 1e-3))
         return out
-    # one seed per size: resample the residuals of the full fit
-    fit_log = np.log(np.maximum(form.gap(x, np.atleast_2d(theta))[0], 1e-300))
-    resid = logg - fit_log
-    scale = np.sqrt(len(x) / max(len(x) - form.n_params, 1))  # undo the fit's shrinkage
-    return fit_log + scale * resid[rng.integers(len(x), size=(n_boot, len(x)))]
+    k = len(logg)
+    scale = np.sqrt(k / max(k - n_params, 1))  # undo the fit's shrinkage
+    return fit_log + scale * (logg - fit_log)[rng.integers(k, size=(n_boot, k))]

@@ -189,7 +189,8 @@ def grid_errors(split: list[dict]) -> np.ndarray:
         for i, prior in enumerate(GRID):  # the main form needs no more sizes than pow2: it is always fitted
             main = cf.fit_curve(c["n"], c["m"], c["seed"], forms=(cf.MAIN_FORM,), prior=prior, n_boot=0)
             chosen = cf.choose_form(cf.MAIN_FORM, {**alt.holdout_error, **main.holdout_error})
-            pred = float(_log_gap(main.fitted([c["n_max"]])[0])) if chosen == cf.MAIN_FORM else alt_pred[chosen]
+            preds = {**alt_pred, cf.MAIN_FORM: float(_log_gap(main.fitted([c["n_max"]])[0]))}
+            pred = np.mean([preds[f] for f in chosen.split("+")])  # a blend is the mean of log gaps
             out[i, j] = pred - _log_gap(c["truth"])
     return out
 
