@@ -49,6 +49,36 @@ def test_extrapolation_with_all_forms_holds_the_truth():
     assert all(np.isfinite(fit.holdout_error[f]) for f in fit.forms)
 
 
+def test_prior_expects_a_floor_in_proportion_to_the_gap():
+    prior = cf.Prior(-1.0, 1.0, 0.5, 0.6)
+    assert prior.at_level(0.1).mu_u == pytest.approx(-1.0)
+    assert prior.at_level(0.3).mu_u == pytest.approx(-1.0 + np.log(3))  # odds of phi x3 with 3x the gap
+    assert prior.at_level(None) == prior._replace(level_u=0.0)  # a loss of unknown scale: no level term
+    assert cf.gap_fraction(30.0, 100.0, True, [70.0]) == 0.3  # percentages
+    assert cf.gap_fraction(0.2, 0.0, False, [0.2, 0.4]) == 0.2  # an error rate
+    assert cf.gap_fraction(2.5, 0.0, False, [2.5, 3.0]) is None  # a loss
+
+
+def test_an_alternative_that_extrapolated_clearly_better_is_averaged_in():
+    assert cf.choose_form("pow3", {"pow3": 0.10, "pow2": 0.06, "pow4": np.nan}) == "pow3"
+    assert cf.choose_form("pow3", {"pow3": 0.10, "pow2": 0.04, "pow4": 0.045}) == "pow3+pow2"
+    assert cf.choose_form("pow3", {"pow3": np.nan, "pow2": 0.01}) == "pow3"
+    # a pure power law (no ceiling) that the prior's ceiling bends too early: the blend sits between the forms
+    n = np.repeat(np.geomspace(30, 3000, 9).round(), 3)
+    metric = 1 - 2.0 * n**-0.3 + np.random.default_rng(2).normal(0, 0.001, len(n))
+    fit = cf.fit_curve(n, metric, forms=("pow3", "pow2"), n_boot=30)
+    x = np.log([300_000 / fit.n_ref])
+    gaps = {f: cf.FORMS[f].gap(x, fit.params[f][None])[0][0] for f in ("pow3", "pow2")}
+    if fit.form == "pow3+pow2":
+        assert 1 - fit.fitted([300_000])[0] == pytest.approx(np.sqrt(gaps["pow3"] * gaps["pow2"]))
+        assert set(fit.draw_theta) == {"pow3", "pow2"}
+    else:
+        assert fit.form == "pow3" and 1 - fit.fitted([300_000])[0] == pytest.approx(gaps["pow3"])
+    est, lo, hi = fit.predict([300_000])
+    assert lo[0] <= est[0] <= hi[0]
+    assert abs(est[0] - (1 - 2.0 * 300_000**-0.3)) < 0.02
+
+
 def test_warm_up_plateau_is_left_out():
     # a model that predicts one class (accuracy 0.1) until it has enough labels, then follows the formula
     pts = _curve(noise=0.0005, sizes=np.geomspace(20, 5000, 12))
