@@ -80,9 +80,17 @@ IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 
   predictions whose most overlapping GT box is ``g``: an object of ``g``'s
   class is there with another box, and nothing fits ``g`` as drawn;
 * ``spurious(g) = 1 - obj_s(g)``, where ``obj_s`` updates the prior ``1 -
-  spurious_prior`` by ``S_max c_p * support(u)`` -- nothing of any class
-  overlaps ``g`` (a box with no prediction near it scores 1; one with a
-  weak detection scores low, as most labelled boxes are real);
+  spurious_prior`` by the support ``s(g) = S_max c_p * support(u)`` --
+  nothing of any class overlaps ``g`` (a box with a weak detection scores
+  low, as most labelled boxes are real). No support is weak evidence where
+  the detector misses real objects of ``g``'s shape: with ``m(g)`` its miss
+  rate there (:func:`detector_miss_rate`: a logistic regression, on log
+  area and log aspect ratio, of "unseen" = ``s < spurious_prior``, where the
+  support alone leaves a box likelier spurious than real; the spurious share
+  removed; shrunk toward 0 with few boxes), the evidence odds are ``(1 - m)
+  s / (1 - s) + m`` (a missed object gives the evidence of no object). A box
+  with no prediction near it scores near 1 unless small or thin boxes like
+  it are often unseen;
 * ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
   for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
@@ -373,28 +381,61 @@ def calibrate_confidence(scores: np.ndarray, is_match: np.ndarray, prior_n: int 
     z = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / np.clip(1 - scores, 1e-6, 1)) if in_unit else scores
     # two parameters need far fewer points than millions of boxes
     sub = np.random.default_rng(0).choice(len(z), 200_000, replace=False) if len(z) > 200_000 else slice(None)
-    a, b = _fit_logistic(z[sub], is_match[sub].astype(np.float64))
+    a, b = _fit_logistic(z[sub, None], is_match[sub].astype(np.float64))
     fitted = np.full(len(z), is_match.mean()) if a <= 0 else 1.0 / (1.0 + np.exp(-(a * z + b)))
     w = len(z) / (len(z) + prior_n)
     return w * fitted + (1 - w) * np.clip(scores, 0, 1)
 
 
-def _fit_logistic(z: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """Maximum-likelihood ``(a, b)`` of ``P(y) = sigmoid(a z + b)`` by Newton's method.
+def _fit_logistic(z: np.ndarray, y: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """Maximum-likelihood weights of ``P(y) = sigmoid(z @ w[:-1] + w[-1])`` by Newton's method.
 
+    ``z`` is N x F (one column per covariate); the intercept is ``w[-1]``.
     A tiny ridge (1e-6) keeps it finite when the classes separate.
     """
-    X = np.stack([z, np.ones_like(z)], axis=1)
-    w = np.zeros(2)
+    X = np.column_stack([z, np.ones(len(z))])
+    w = np.zeros(X.shape[1])
     for _ in range(iterations):
         q = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
         grad = X.T @ (q - y) + 1e-6 * w
-        hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-6 * np.eye(2)
+        hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-6 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return float(w[0]), float(w[1])
+    return w
+
+
+def detector_miss_rate(unseen: np.ndarray, geometry: np.ndarray, spurious_prior: float,
+                       prior_n: int = 100) -> np.ndarray:
+    """Share of the real objects shaped like each GT box that the detector misses.
+
+    ``unseen`` flags the GT boxes that the predictions leave unseen, and
+    ``geometry`` (N x F) describes each box (the engine uses log area and
+    log aspect ratio: detectors miss small and thin objects more often). A
+    logistic regression of ``unseen`` on the standardised geometry gives
+    ``P(unseen | shape)``; spurious boxes (share ``spurious_prior``) are
+    unseen by nature, so the miss rate of real boxes is ``(P(unseen) -
+    spurious_prior) / (1 - spurious_prior)``, clipped to [0, 1]. With few
+    boxes the fit is unreliable, so it is shrunk toward 0 (a detector that
+    sees every object) with weight ``n / (n + prior_n)``, as in
+    :func:`calibrate_confidence`. Returns one rate per box, in [0, 1].
+    """
+    unseen = np.asarray(unseen, dtype=bool)
+    geometry = np.asarray(geometry, dtype=np.float64)
+    geometry = geometry[:, None] if geometry.ndim == 1 else geometry
+    n = len(unseen)
+    if n == 0 or not unseen.any():
+        return np.zeros(n)
+    if unseen.all():
+        share = np.ones(n)
+    else:
+        z = (geometry - geometry.mean(0)) / np.maximum(geometry.std(0), 1e-12)
+        sub = np.random.default_rng(0).choice(n, 200_000, replace=False) if n > 200_000 else slice(None)
+        w = _fit_logistic(z[sub], unseen[sub].astype(np.float64))
+        share = 1.0 / (1.0 + np.exp(-np.clip(z @ w[:-1] + w[-1], -30, 30)))
+    miss = np.clip((share - spurious_prior) / (1 - spurious_prior), 0.0, 1.0)
+    return miss * n / (n + prior_n)
 
 
 def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float]:
@@ -543,7 +584,15 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
     # a real object with prior 1 - spurious_prior, so weak support already makes it likely
     support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
-    spurious = 1 - _with_prior(np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs)), 1 - p.spurious_prior)
+    support = np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs))
+    # ... unless the detector misses real objects of this shape: then no support is weak evidence.
+    # "Unseen": support below spurious_prior, where it alone leaves the box likelier spurious than real.
+    log_w, log_h = np.log(g_box[:, 2] - g_box[:, 0]), np.log(g_box[:, 3] - g_box[:, 1])
+    recall = np.ones(n_g)
+    recall[~region] = 1 - detector_miss_rate(support[~region] < p.spurious_prior,
+                                             np.column_stack([log_w + log_h, log_w - log_h])[~region],
+                                             p.spurious_prior)
+    spurious = 1 - _with_prior(support, 1 - p.spurious_prior, recall)
     _, support_arg = by_gt.argmax(support_pairs)
 
     frames = []
@@ -578,9 +627,15 @@ def _label_wrong(q_k: np.ndarray, odds: float) -> np.ndarray:
     return odds * (1 - q_k) / np.maximum(odds * (1 - q_k) + q_k, 1e-300)
 
 
-def _with_prior(prob: np.ndarray, prior: float) -> np.ndarray:
-    """Bayes' update of ``prior`` by evidence ``prob`` obtained under even odds: posterior odds = prior odds x prob odds."""
-    evidence = prob / np.maximum(1 - prob, 1e-12)
+def _with_prior(prob: np.ndarray, prior: float, recall=1.0) -> np.ndarray:
+    """Bayes' update of ``prior`` by evidence ``prob`` obtained under even odds: posterior odds = prior odds x prob odds.
+
+    ``recall`` (scalar or per element, in [0, 1]) is the chance that the
+    evidence was gathered at all: a detector that missed a real object gives
+    evidence distributed as for no object, so the likelihood ratio becomes
+    ``recall * prob odds + (1 - recall)`` (1 - recall = uninformative).
+    """
+    evidence = recall * prob / np.maximum(1 - prob, 1e-12) + (1 - recall)
     return prior * evidence / np.maximum(prior * evidence + 1 - prior, 1e-300)
 
 
