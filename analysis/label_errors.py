@@ -96,7 +96,12 @@ IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
   unless each box has a prediction of its own (two objects detected), the
   pair is one object. The box flagged is the one the predictions fit worse
-  (``fit_k``); when both fit equally, the later annotation (larger id).
+  (``fit_k``), unless the two boxes' IoUs with their best predictions of
+  class ``k`` differ by at most ``duplicate_fit_sd`` standard deviations of
+  the detector's localisation noise (estimated as for ``good_box_iou="auto"``,
+  see :func:`localisation_noise`): such a difference is the detector's noise,
+  not evidence of the better box, and the later annotation (larger id, the
+  one added second) is flagged, as when both fit equally.
 
 For a prediction ``p``: ``missing(p) = object(p) * (1 - max_g same(IoU(p, g)))``
 over GT boxes of any class (a box of another class on the object is a
@@ -159,6 +164,10 @@ class Params:
     ``duplicate_iou`` are ``(lo, hi)`` ramps; ``good_box_iou="auto"`` derives
     it from the data. ``wrong_class_prior`` and ``spurious_prior`` are the
     expected shares of GT boxes with a wrong class and on no object.
+    ``duplicate_fit_sd`` (standard deviations, >= 0) is how far apart the fits
+    of a duplicate pair's boxes must be to decide which one is flagged: 2, the
+    usual two-sided 95% level, so that the detector's own localisation noise
+    does not pick the box; 0 trusts any difference.
     """
 
     same_object_iou: tuple = (0.1, 0.3)
@@ -173,6 +182,7 @@ class Params:
     nms_iou: float = 0.5
     min_score: float = 0.05
     calibrate: bool = True
+    duplicate_fit_sd: float = 2.0
 
     def __post_init__(self):
         ramps = {"same_object_iou": self.same_object_iou, "duplicate_iou": self.duplicate_iou,
@@ -186,6 +196,8 @@ class Params:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1):
                 raise LabelErrorInputError(f"{name} must be a number in [0, 1], got {v!r}.")
+        if not (isinstance(self.duplicate_fit_sd, (int, float)) and 0 <= self.duplicate_fit_sd < float("inf")):
+            raise LabelErrorInputError(f"duplicate_fit_sd must be a finite number >= 0, got {self.duplicate_fit_sd!r}.")
         for name in ("wrong_class_prior", "spurious_prior"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 < v < 1):
@@ -438,22 +450,35 @@ def detector_miss_rate(unseen: np.ndarray, geometry: np.ndarray, spurious_prior:
     return miss * n / (n + prior_n)
 
 
-def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float]:
-    """Place the ``good_box_iou`` ramp from the detector's localisation accuracy.
+def localisation_noise(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float] | None:
+    """The detector's localisation error on well-drawn boxes: ``(m, s)``, or None with too few of them.
 
     ``best_iou`` is each GT box's IoU with its best same-class prediction and
     ``conf`` that prediction's calibrated confidence. Among confident (c >=
     0.5), clearly matching (IoU >= 0.5) pairs -- mostly well-drawn boxes -- the
-    localisation error ``e = 1 - IoU`` has median ``m`` and median absolute
-    deviation ``s``. The ramp runs from ``1 - (m + 6s)`` (0: far outside what
-    this detector does on good boxes) to ``1 - (m + 2s)`` (1), bounded to
-    [0.3, 0.9]. Falls back to (0.5, 0.7) with fewer than 20 such pairs.
+    error ``e = 1 - IoU`` has median ``m`` and robust standard deviation ``s``
+    (1.4826 x the median absolute deviation, at least 0.02 so that a perfect
+    detector still has some tolerance). None with fewer than 20 such pairs.
     """
     e = 1 - best_iou[(conf >= 0.5) & (best_iou >= 0.5)]
     if len(e) < 20:
-        return (0.5, 0.7)
+        return None
     m = float(np.median(e))
-    s = max(float(np.median(np.abs(e - m))) * 1.4826, 0.02)
+    return m, max(float(np.median(np.abs(e - m))) * 1.4826, 0.02)
+
+
+def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float]:
+    """Place the ``good_box_iou`` ramp from the detector's localisation accuracy.
+
+    With the detector's localisation error ``m`` and its spread ``s`` (see
+    :func:`localisation_noise`, same inputs), the ramp runs from ``1 - (m + 6s)`` (0: far outside what
+    this detector does on good boxes) to ``1 - (m + 2s)`` (1), bounded to
+    [0.3, 0.9]. Falls back to (0.5, 0.7) with fewer than 20 such pairs.
+    """
+    noise = localisation_noise(best_iou, conf)
+    if noise is None:
+        return (0.5, 0.7)
+    m, s = noise
     hi = float(np.clip(1 - (m + 2 * s), 0.35, 0.9))
     lo = float(np.clip(1 - (m + 6 * s), 0.3, hi - 0.05))
     return (lo, hi)
@@ -539,9 +564,9 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     c = conf[pi]
 
     same = ramp(iou, *p.same_object_iou)
+    best_iou_g, arg = by_gt.argmax(np.where(sel, iou, 0.0))
+    has = arg >= 0
     if p.good_box_iou == "auto":
-        best_iou_g, arg = by_gt.argmax(np.where(sel, iou, 0.0))
-        has = arg >= 0
         good_ramp = auto_good_box_iou(best_iou_g[has], c[arg[has]])
     else:
         good_ramp = tuple(p.good_box_iou)
@@ -606,7 +631,10 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
         frames.append(_candidates(kind, score[rows], g=rows, p=_take(pi, arg[rows], -1),
                                   iou=_take(iou, arg[rows], np.nan)))
     ann_rank = gt["ann_id"].rank(method="first").to_numpy()[g_order]
-    frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p))
+    noise = localisation_noise(best_iou_g[has], c[arg[has]])
+    # fits closer than duplicate_fit_sd noise deviations are a tie (unknown noise: only equal fits)
+    tie_iou = 0.0 if noise is None else p.duplicate_fit_sd * noise[1]
+    frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, best_iou_g, tie_iou, own_support, ann_rank, p))
     # missing: nothing real of any class covers the prediction
     covered, _ = by_pred.argmax(np.where(real, same, 0.0))
     nearest = _take(iou, nearest_pair, 0.0)
@@ -657,20 +685,23 @@ def _probs(pred_probs, n_pred: int, categories) -> np.ndarray:
     return (values / values.sum(1, keepdims=True))[:, pred_probs.columns.get_indexer(categories)]
 
 
-def _duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p: Params) -> dict:
+def _duplicates(g_img, g_box, g_cls, region, label_fit, fit_iou, tie_iou, own_support, ann_rank,
+                p: Params) -> dict:
     """Same-class GT pairs overlapping like one object.
 
     Score: ``ramp(IoU; duplicate_iou) * (1 - own(a) * own(b))`` -- unless each
     box has a prediction of its own (two objects detected), the pair is one
     object. The box flagged is the one the predictions fit worse
-    (``label_fit``); when both fit equally (e.g. both well), the later
-    annotation (larger id).
+    (``label_fit``); when both fit equally (e.g. both well), or their best
+    same-class IoUs (``fit_iou``) differ by at most ``tie_iou`` (the
+    detector's noise), the later annotation (larger id).
     """
     a, b, inter, area_a, area_b = _overlapping_pairs(g_img, g_box, g_img, g_box, upper_only=True)
     keep = (g_cls[a] == g_cls[b]) & ~region[a] & ~region[b]
     a, b = a[keep], b[keep]
     iou = inter[keep] / (area_a[keep] + area_b[keep] - inter[keep])
-    flag_a = (label_fit[a] < label_fit[b]) | ((label_fit[a] == label_fit[b]) & (ann_rank[a] > ann_rank[b]))
+    tie = (label_fit[a] == label_fit[b]) | (np.abs(fit_iou[a] - fit_iou[b]) <= tie_iou)
+    flag_a = np.where(tie, ann_rank[a] > ann_rank[b], label_fit[a] < label_fit[b])
     flagged = np.where(flag_a, a, b)
     partner = np.where(flag_a, b, a)
     score = ramp(iou, *p.duplicate_iou) * (1 - own_support[a] * own_support[b])

@@ -309,6 +309,49 @@ def test_unseen_small_boxes_are_weaker_spurious_evidence_when_the_detector_misse
     assert res.idxmax() == 1000
 
 
+def duplicate_pair_scene(later_x: float):
+    """30 images of one detected box (localisation noise: 3 px sd on 40 px) and image 99 with a duplicate pair.
+
+    In image 99 the prediction is at x = 110 and the original box 990 at x = 100 (IoU 30 / 50 = 0.6);
+    the later box 991, at ``later_x``, is the duplicate.
+    """
+    rng = np.random.default_rng(0)
+    gt_rows, pred_rows = [], []
+    for i in range(30):
+        dx, dw = rng.normal(0, 3.0), rng.normal(0, 3.0)
+        gt_rows.append((i, i, 1, 0, 0, 40, 40))
+        pred_rows.append((i, i, 1, dx, 0, 40 + dw, 40, 0.9))
+    gt_rows += [(99, 990, 1, 100, 100, 40, 40), (99, 991, 1, later_x, 100, 40, 40)]
+    pred_rows.append((99, 99, 1, 110, 100, 40, 40, 0.9))
+    return frames(gt_rows, pred_rows)
+
+
+def test_duplicate_pair_flags_the_later_box_when_the_fits_differ_by_noise_only():
+    # the later box fits a little better (IoU 31.5 / 48.5 = 0.65 vs 0.6), well within 2 sd of the
+    # detector's noise (sd about 0.08 here): the difference is no evidence, the later box is flagged
+    gt, pred = duplicate_pair_scene(later_x=101.5)
+    dup = le.find_detection_errors(gt, pred).query("error_type == 'duplicate'")
+    assert dup["ann_id"].tolist() == [991] and dup["other_ann_id"].tolist() == [990]
+    # trusting any difference (0 deviations) flags the box that fits worse: the original
+    dup0 = le.find_detection_errors(gt, pred, duplicate_fit_sd=0).query("error_type == 'duplicate'")
+    assert dup0["ann_id"].tolist() == [990]
+    # a clearly worse box (IoU 20 / 60 = 0.33 against 0.6) is flagged either way, even the earlier one
+    gt, pred = duplicate_pair_scene(later_x=90)
+    gt["ann_id"] = gt["ann_id"].replace({990: 991, 991: 990})
+    for sd in (0, 2):
+        assert le.find_detection_errors(gt, pred, duplicate_fit_sd=sd).query(
+            "error_type == 'duplicate'")["ann_id"].tolist() == [990]
+
+
+def test_localisation_noise_hand_computed():
+    iou = np.r_[np.full(10, 0.8), np.full(10, 0.9), 0.85, 0.3]  # the 0.3 pair is not a clear match
+    m, s = le.localisation_noise(iou, np.full(len(iou), 0.9))
+    # e = 1 - IoU: ten 0.2, ten 0.1 and one 0.15: median 0.15, absolute deviations 0.05 (x20) and 0
+    np.testing.assert_allclose([m, s], [0.15, 0.05 * 1.4826])
+    assert le.localisation_noise(iou[:19], np.full(19, 0.9)) is None  # too few pairs
+    assert le.localisation_noise(iou, np.full(len(iou), 0.4)) is None  # none confident
+
+
 # --------------------------------------------------------------------------- invariants
 
 
@@ -421,6 +464,7 @@ def test_bad_tables_raise_one_line_input_errors(change, message):
     ({"min_scor": 0.1}, "Unknown parameter"),
     ({"good_box_iou": (0.7, 0.5)}, "good_box_iou must be a pair"),
     ({"nms_iou": 2}, "nms_iou must be a number"),
+    ({"duplicate_fit_sd": -1}, "duplicate_fit_sd must be a finite number"),
 ])
 def test_bad_parameters(params, message):
     with pytest.raises(le.LabelErrorInputError, match=message):
