@@ -89,8 +89,9 @@ IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 
   support alone leaves a box likelier spurious than real; the spurious share
   removed; shrunk toward 0 with few boxes), the evidence odds are ``(1 - m)
   s / (1 - s) + m`` (a missed object gives the evidence of no object). A box
-  with no prediction near it scores near 1 unless small or thin boxes like
-  it are often unseen;
+  with no prediction near it scores ``spurious_prior / (spurious_prior + (1
+  - spurious_prior) m)``: 1 where the detector misses nothing, less where it
+  often misses boxes of that shape (e.g. small or thin ones);
 * ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
   for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
