@@ -472,9 +472,10 @@ def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, fl
     """Place the ``good_box_iou`` ramp from the detector's localisation accuracy.
 
     With the detector's localisation error ``m`` and its spread ``s`` (see
-    :func:`localisation_noise`, same inputs), the ramp runs from ``1 - (m + 6s)`` (0: far outside what
-    this detector does on good boxes) to ``1 - (m + 2s)`` (1), bounded to
-    [0.3, 0.9]. Falls back to (0.5, 0.7) with fewer than 20 such pairs.
+    :func:`localisation_noise`, same inputs), the ramp runs from ``1 - (m +
+    6s)`` (0: far outside what this detector does on good boxes) to ``1 - (m
+    + 2s)`` (1), bounded to [0.3, 0.9]. Falls back to (0.5, 0.7) with fewer
+    than 20 such pairs.
     """
     noise = localisation_noise(best_iou, conf)
     if noise is None:
