@@ -80,15 +80,29 @@ IoU ``u``), with ``S_max`` = max within a class, summed over classes, capped at 
   predictions whose most overlapping GT box is ``g``: an object of ``g``'s
   class is there with another box, and nothing fits ``g`` as drawn;
 * ``spurious(g) = 1 - obj_s(g)``, where ``obj_s`` updates the prior ``1 -
-  spurious_prior`` by ``S_max c_p * support(u)`` -- nothing of any class
-  overlaps ``g`` (a box with no prediction near it scores 1; one with a
-  weak detection scores low, as most labelled boxes are real);
+  spurious_prior`` by the support ``s(g) = S_max c_p * support(u)`` --
+  nothing of any class overlaps ``g`` (a box with a weak detection scores
+  low, as most labelled boxes are real). No support is weak evidence where
+  the detector misses real objects of ``g``'s shape: with ``m(g)`` its miss
+  rate there (:func:`detector_miss_rate`: a logistic regression, on log
+  area and log aspect ratio, of "unseen" = ``s < spurious_prior``, where the
+  support alone leaves a box likelier spurious than real; the spurious share
+  removed; shrunk toward 0 with few boxes), the evidence odds are ``(1 - m)
+  s / (1 - s) + m`` (a missed object gives the evidence of no object). A box
+  with no prediction near it scores ``spurious_prior / (spurious_prior + (1
+  - spurious_prior) m)``: 1 where the detector misses nothing, less where it
+  often misses boxes of that shape (e.g. small or thin ones);
 * ``duplicate(g) = ramp(IoU(g, h); *duplicate_iou) * (1 - own(g) * own(h))``
   for another GT box ``h`` of class ``k``, where ``own(g) = max c_p * good(u)``
   over predictions of class ``k`` whose best GT box of class ``k`` is ``g``:
   unless each box has a prediction of its own (two objects detected), the
   pair is one object. The box flagged is the one the predictions fit worse
-  (``fit_k``); when both fit equally, the later annotation (larger id).
+  (``fit_k``), unless the two boxes' IoUs with their best predictions of
+  class ``k`` differ by at most ``duplicate_fit_sd`` standard deviations of
+  the detector's localisation noise (estimated as for ``good_box_iou="auto"``,
+  see :func:`localisation_noise`): such a difference is the detector's noise,
+  not evidence of the better box, and the later annotation (larger id, the
+  one added second) is flagged, as when both fit equally.
 
 For a prediction ``p``: ``missing(p) = object(p) * (1 - max_g same(IoU(p, g)))``
 over GT boxes of any class (a box of another class on the object is a
@@ -151,6 +165,10 @@ class Params:
     ``duplicate_iou`` are ``(lo, hi)`` ramps; ``good_box_iou="auto"`` derives
     it from the data. ``wrong_class_prior`` and ``spurious_prior`` are the
     expected shares of GT boxes with a wrong class and on no object.
+    ``duplicate_fit_sd`` (standard deviations, >= 0) is how far apart the fits
+    of a duplicate pair's boxes must be to decide which one is flagged: 2, the
+    usual two-sided 95% level, so that the detector's own localisation noise
+    does not pick the box; 0 trusts any difference.
     """
 
     same_object_iou: tuple = (0.1, 0.3)
@@ -165,6 +183,7 @@ class Params:
     nms_iou: float = 0.5
     min_score: float = 0.05
     calibrate: bool = True
+    duplicate_fit_sd: float = 2.0
 
     def __post_init__(self):
         ramps = {"same_object_iou": self.same_object_iou, "duplicate_iou": self.duplicate_iou,
@@ -178,6 +197,8 @@ class Params:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1):
                 raise LabelErrorInputError(f"{name} must be a number in [0, 1], got {v!r}.")
+        if not (isinstance(self.duplicate_fit_sd, (int, float)) and 0 <= self.duplicate_fit_sd < float("inf")):
+            raise LabelErrorInputError(f"duplicate_fit_sd must be a finite number >= 0, got {self.duplicate_fit_sd!r}.")
         for name in ("wrong_class_prior", "spurious_prior"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 < v < 1):
@@ -373,46 +394,93 @@ def calibrate_confidence(scores: np.ndarray, is_match: np.ndarray, prior_n: int 
     z = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / np.clip(1 - scores, 1e-6, 1)) if in_unit else scores
     # two parameters need far fewer points than millions of boxes
     sub = np.random.default_rng(0).choice(len(z), 200_000, replace=False) if len(z) > 200_000 else slice(None)
-    a, b = _fit_logistic(z[sub], is_match[sub].astype(np.float64))
+    a, b = _fit_logistic(z[sub, None], is_match[sub].astype(np.float64))
     fitted = np.full(len(z), is_match.mean()) if a <= 0 else 1.0 / (1.0 + np.exp(-(a * z + b)))
     w = len(z) / (len(z) + prior_n)
     return w * fitted + (1 - w) * np.clip(scores, 0, 1)
 
 
-def _fit_logistic(z: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """Maximum-likelihood ``(a, b)`` of ``P(y) = sigmoid(a z + b)`` by Newton's method.
+def _fit_logistic(z: np.ndarray, y: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """Maximum-likelihood weights of ``P(y) = sigmoid(z @ w[:-1] + w[-1])`` by Newton's method.
 
+    ``z`` is N x F (one column per covariate); the intercept is ``w[-1]``.
     A tiny ridge (1e-6) keeps it finite when the classes separate.
     """
-    X = np.stack([z, np.ones_like(z)], axis=1)
-    w = np.zeros(2)
+    X = np.column_stack([z, np.ones(len(z))])
+    w = np.zeros(X.shape[1])
     for _ in range(iterations):
         q = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
         grad = X.T @ (q - y) + 1e-6 * w
-        hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-6 * np.eye(2)
+        hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-6 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return float(w[0]), float(w[1])
+    return w
+
+
+def detector_miss_rate(unseen: np.ndarray, geometry: np.ndarray, spurious_prior: float,
+                       prior_n: int = 100) -> np.ndarray:
+    """Share of the real objects shaped like each GT box that the detector misses.
+
+    ``unseen`` flags the GT boxes that the predictions leave unseen, and
+    ``geometry`` (N x F) describes each box (the engine uses log area and
+    log aspect ratio: detectors miss small and thin objects more often). A
+    logistic regression of ``unseen`` on the standardised geometry gives
+    ``P(unseen | shape)``; spurious boxes (share ``spurious_prior``) are
+    unseen by nature, so the miss rate of real boxes is ``(P(unseen) -
+    spurious_prior) / (1 - spurious_prior)``, clipped to [0, 1]. With few
+    boxes the fit is unreliable, so it is shrunk toward 0 (a detector that
+    sees every object) with weight ``n / (n + prior_n)``, as in
+    :func:`calibrate_confidence`. Returns one rate per box, in [0, 1].
+    """
+    unseen = np.asarray(unseen, dtype=bool)
+    geometry = np.asarray(geometry, dtype=np.float64)
+    geometry = geometry[:, None] if geometry.ndim == 1 else geometry
+    n = len(unseen)
+    if n == 0 or not unseen.any():
+        return np.zeros(n)
+    if unseen.all():
+        share = np.ones(n)
+    else:
+        z = (geometry - geometry.mean(0)) / np.maximum(geometry.std(0), 1e-12)
+        sub = np.random.default_rng(0).choice(n, 200_000, replace=False) if n > 200_000 else slice(None)
+        w = _fit_logistic(z[sub], unseen[sub].astype(np.float64))
+        share = 1.0 / (1.0 + np.exp(-np.clip(z @ w[:-1] + w[-1], -30, 30)))
+    miss = np.clip((share - spurious_prior) / (1 - spurious_prior), 0.0, 1.0)
+    return miss * n / (n + prior_n)
+
+
+def localisation_noise(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float] | None:
+    """The detector's localisation error on well-drawn boxes: ``(m, s)``, or None with too few of them.
+
+    ``best_iou`` is each GT box's IoU with its best same-class prediction and
+    ``conf`` that prediction's calibrated confidence. Among confident (c >=
+    0.5), clearly matching (IoU >= 0.5) pairs -- mostly well-drawn boxes -- the
+    error ``e = 1 - IoU`` has median ``m`` and robust standard deviation ``s``
+    (1.4826 x the median absolute deviation, at least 0.02 so that a perfect
+    detector still has some tolerance). None with fewer than 20 such pairs.
+    """
+    e = 1 - best_iou[(conf >= 0.5) & (best_iou >= 0.5)]
+    if len(e) < 20:
+        return None
+    m = float(np.median(e))
+    return m, max(float(np.median(np.abs(e - m))) * 1.4826, 0.02)
 
 
 def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, float]:
     """Place the ``good_box_iou`` ramp from the detector's localisation accuracy.
 
-    ``best_iou`` is each GT box's IoU with its best same-class prediction and
-    ``conf`` that prediction's calibrated confidence. Among confident (c >=
-    0.5), clearly matching (IoU >= 0.5) pairs -- mostly well-drawn boxes -- the
-    localisation error ``e = 1 - IoU`` has median ``m`` and median absolute
-    deviation ``s``. The ramp runs from ``1 - (m + 6s)`` (0: far outside what
-    this detector does on good boxes) to ``1 - (m + 2s)`` (1), bounded to
-    [0.3, 0.9]. Falls back to (0.5, 0.7) with fewer than 20 such pairs.
+    With the detector's localisation error ``m`` and its spread ``s`` (see
+    :func:`localisation_noise`, same inputs), the ramp runs from ``1 - (m +
+    6s)`` (0: far outside what this detector does on good boxes) to ``1 - (m
+    + 2s)`` (1), bounded to [0.3, 0.9]. Falls back to (0.5, 0.7) with fewer
+    than 20 such pairs.
     """
-    e = 1 - best_iou[(conf >= 0.5) & (best_iou >= 0.5)]
-    if len(e) < 20:
+    noise = localisation_noise(best_iou, conf)
+    if noise is None:
         return (0.5, 0.7)
-    m = float(np.median(e))
-    s = max(float(np.median(np.abs(e - m))) * 1.4826, 0.02)
+    m, s = noise
     hi = float(np.clip(1 - (m + 2 * s), 0.35, 0.9))
     lo = float(np.clip(1 - (m + 6 * s), 0.3, hi - 0.05))
     return (lo, hi)
@@ -498,9 +566,9 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     c = conf[pi]
 
     same = ramp(iou, *p.same_object_iou)
+    best_iou_g, arg = by_gt.argmax(np.where(sel, iou, 0.0))
+    has = arg >= 0
     if p.good_box_iou == "auto":
-        best_iou_g, arg = by_gt.argmax(np.where(sel, iou, 0.0))
-        has = arg >= 0
         good_ramp = auto_good_box_iou(best_iou_g[has], c[arg[has]])
     else:
         good_ramp = tuple(p.good_box_iou)
@@ -543,7 +611,15 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
     # a real object with prior 1 - spurious_prior, so weak support already makes it likely
     support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
-    spurious = 1 - _with_prior(np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs)), 1 - p.spurious_prior)
+    support = np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs))
+    # ... unless the detector misses real objects of this shape: then no support is weak evidence.
+    # "Unseen": support below spurious_prior, where it alone leaves the box likelier spurious than real.
+    log_w, log_h = np.log(g_box[:, 2] - g_box[:, 0]), np.log(g_box[:, 3] - g_box[:, 1])
+    recall = np.ones(n_g)
+    recall[~region] = 1 - detector_miss_rate(support[~region] < p.spurious_prior,
+                                             np.column_stack([log_w + log_h, log_w - log_h])[~region],
+                                             p.spurious_prior)
+    spurious = 1 - _with_prior(support, 1 - p.spurious_prior, recall)
     _, support_arg = by_gt.argmax(support_pairs)
 
     frames = []
@@ -557,7 +633,10 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
         frames.append(_candidates(kind, score[rows], g=rows, p=_take(pi, arg[rows], -1),
                                   iou=_take(iou, arg[rows], np.nan)))
     ann_rank = gt["ann_id"].rank(method="first").to_numpy()[g_order]
-    frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p))
+    noise = localisation_noise(best_iou_g[has], c[arg[has]])
+    # fits closer than duplicate_fit_sd noise deviations are a tie (unknown noise: only equal fits)
+    tie_iou = 0.0 if noise is None else p.duplicate_fit_sd * noise[1]
+    frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, best_iou_g, tie_iou, own_support, ann_rank, p))
     # missing: nothing real of any class covers the prediction
     covered, _ = by_pred.argmax(np.where(real, same, 0.0))
     nearest = _take(iou, nearest_pair, 0.0)
@@ -578,9 +657,15 @@ def _label_wrong(q_k: np.ndarray, odds: float) -> np.ndarray:
     return odds * (1 - q_k) / np.maximum(odds * (1 - q_k) + q_k, 1e-300)
 
 
-def _with_prior(prob: np.ndarray, prior: float) -> np.ndarray:
-    """Bayes' update of ``prior`` by evidence ``prob`` obtained under even odds: posterior odds = prior odds x prob odds."""
-    evidence = prob / np.maximum(1 - prob, 1e-12)
+def _with_prior(prob: np.ndarray, prior: float, recall=1.0) -> np.ndarray:
+    """Bayes' update of ``prior`` by evidence ``prob`` obtained under even odds: posterior odds = prior odds x prob odds.
+
+    ``recall`` (scalar or per element, in [0, 1]) is the chance that the
+    evidence was gathered at all: a detector that missed a real object gives
+    evidence distributed as for no object, so the likelihood ratio becomes
+    ``recall * prob odds + (1 - recall)`` (1 - recall = uninformative).
+    """
+    evidence = recall * prob / np.maximum(1 - prob, 1e-12) + (1 - recall)
     return prior * evidence / np.maximum(prior * evidence + 1 - prior, 1e-300)
 
 
@@ -602,20 +687,23 @@ def _probs(pred_probs, n_pred: int, categories) -> np.ndarray:
     return (values / values.sum(1, keepdims=True))[:, pred_probs.columns.get_indexer(categories)]
 
 
-def _duplicates(g_img, g_box, g_cls, region, label_fit, own_support, ann_rank, p: Params) -> dict:
+def _duplicates(g_img, g_box, g_cls, region, label_fit, fit_iou, tie_iou, own_support, ann_rank,
+                p: Params) -> dict:
     """Same-class GT pairs overlapping like one object.
 
     Score: ``ramp(IoU; duplicate_iou) * (1 - own(a) * own(b))`` -- unless each
     box has a prediction of its own (two objects detected), the pair is one
     object. The box flagged is the one the predictions fit worse
-    (``label_fit``); when both fit equally (e.g. both well), the later
-    annotation (larger id).
+    (``label_fit``); when both fit equally (e.g. both well), or their best
+    same-class IoUs (``fit_iou``) differ by at most ``tie_iou`` (the
+    detector's noise), the later annotation (larger id).
     """
     a, b, inter, area_a, area_b = _overlapping_pairs(g_img, g_box, g_img, g_box, upper_only=True)
     keep = (g_cls[a] == g_cls[b]) & ~region[a] & ~region[b]
     a, b = a[keep], b[keep]
     iou = inter[keep] / (area_a[keep] + area_b[keep] - inter[keep])
-    flag_a = (label_fit[a] < label_fit[b]) | ((label_fit[a] == label_fit[b]) & (ann_rank[a] > ann_rank[b]))
+    tie = (label_fit[a] == label_fit[b]) | (np.abs(fit_iou[a] - fit_iou[b]) <= tie_iou)
+    flag_a = np.where(tie, ann_rank[a] > ann_rank[b], label_fit[a] < label_fit[b])
     flagged = np.where(flag_a, a, b)
     partner = np.where(flag_a, b, a)
     score = ramp(iou, *p.duplicate_iou) * (1 - own_support[a] * own_support[b])

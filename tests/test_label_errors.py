@@ -28,6 +28,18 @@ def frames(gt_rows, pred_rows):
     return gt, pred
 
 
+def unseen_box_spurious(unseen_share: float, n_real: int, prior: float = 0.05) -> float:
+    """Hand formula of the spurious score of a box with no support at all (see the module docstring).
+
+    ``unseen_share`` is the share of the real GT boxes shaped like it that
+    have no support, ``n_real`` the number of real (non-crowd) GT boxes.
+    """
+    miss = (unseen_share - prior) / (1 - prior) * n_real / (n_real + 100)
+    # posterior odds of a real object: prior odds x (recall x 0 + (1 - recall)), with 1 - recall = miss
+    odds = (1 - prior) / prior * miss
+    return 1 - odds / (1 + odds)
+
+
 # --------------------------------------------------------------------------- IoU and pairs
 
 
@@ -96,7 +108,9 @@ def test_hand_scene_finds_each_error_type_at_the_right_box():
     assert top.loc["low_iou", "ann_id"] == 11 and top.loc["low_iou", "pred_id"] == 1
     np.testing.assert_allclose(top.loc["low_iou", "iou"], le.box_iou([[100, 0, 40, 40]], [[115, 10, 40, 40]])[0])
     assert top.loc["wrong_class", "ann_id"] == 12 and top.loc["wrong_class", "pred_category_id"] == 3
-    assert top.loc["spurious", "ann_id"] == 13 and top.loc["spurious", "score"] == 1.0
+    # 13 has no support; 1 of the 5 real 40 x 40 boxes is unseen (the 50 x 50 one is seen)
+    assert top.loc["spurious", "ann_id"] == 13
+    np.testing.assert_allclose(top.loc["spurious", "score"], unseen_box_spurious(1 / 5, 6), rtol=1e-4)
     assert top.loc["duplicate", "ann_id"] == 14 and top.loc["duplicate", "other_ann_id"] == 10
     assert top.loc["missing", "pred_id"] == 3 and pd.isna(top.loc["missing", "ann_id"])
     assert list(top.loc["missing", ["x", "y", "w", "h"]]) == [500, 0, 40, 40]
@@ -214,7 +228,9 @@ def test_empty_inputs():
     gt, pred = hand_scene()
     no_pred = le.find_detection_errors(gt, pred.iloc[:0])
     assert set(no_pred["error_type"]) == {"spurious", "duplicate"}
-    assert (no_pred.query("error_type == 'spurious'")["score"] == 1).all()
+    # no box is seen: either all are spurious or the detector misses everything; the prior of
+    # 100 boxes that a detector sees every object still makes each box likely spurious
+    np.testing.assert_allclose(no_pred.query("error_type == 'spurious'")["score"], unseen_box_spurious(1.0, 6))
     no_gt = le.find_detection_errors(gt.iloc[:0], pred)
     assert set(no_gt["error_type"]) == {"missing"} and len(no_gt) == len(pred)
     assert len(le.find_detection_errors(gt.iloc[:0], pred.iloc[:0])) == 0
@@ -249,6 +265,91 @@ def test_calibration_with_uninformative_scores_is_flat():
     conf = le.calibrate_confidence(rng.random(5000), match)
     # mostly the base rate, shrunk a little toward the raw score
     assert abs(np.median(conf) - 0.7) < 0.05
+
+
+def test_miss_rate_hand_computed_for_boxes_of_one_shape():
+    # one shape: the fit is the plain share unseen (0.3); minus the spurious share, shrunk by n / (n + 100)
+    unseen = np.arange(50) < 15
+    rate = le.detector_miss_rate(unseen, np.zeros((50, 2)), spurious_prior=0.05)
+    np.testing.assert_allclose(rate, (0.3 - 0.05) / 0.95 * 50 / 150)
+    # no more unseen boxes than spurious ones expected: the detector misses nothing
+    assert (le.detector_miss_rate(np.arange(100) < 3, np.zeros(100), spurious_prior=0.05) == 0).all()
+    assert le.detector_miss_rate(np.zeros(0, bool), np.zeros((0, 2)), spurious_prior=0.05).shape == (0,)
+
+
+def test_miss_rate_follows_the_shape_the_detector_misses():
+    rng = np.random.default_rng(0)
+    log_area = rng.uniform(2, 8, 3000)
+    unseen = rng.random(3000) < np.where(log_area < 4, 0.5, 0.02)  # small objects: missed half the time
+    rate = le.detector_miss_rate(unseen, log_area, spurious_prior=0.05)
+    assert rate[log_area < 3].mean() > 0.3 and rate[log_area > 6].mean() < 0.01
+    assert np.all(np.diff(rate[np.argsort(log_area)]) <= 1e-12)  # one covariate: monotone
+
+
+@given(st.floats(0, 1), st.floats(0.01, 0.99), st.floats(0, 1))
+def test_recall_weighs_the_evidence_between_none_and_full(prob, prior, recall):
+    full, none = le._with_prior(np.array([prob]), prior), le._with_prior(np.array([prob]), prior, recall=0.0)
+    np.testing.assert_allclose(none, prior)  # evidence never gathered: the prior stands
+    partial = le._with_prior(np.array([prob]), prior, recall=recall)
+    assert min(full, none) - 1e-12 <= partial <= max(full, none) + 1e-12
+
+
+def test_unseen_small_boxes_are_weaker_spurious_evidence_when_the_detector_misses_small_objects():
+    # 40 images, each with a large box the detector finds and a small one it finds in 1 image of 4
+    gt_rows, pred_rows = [], []
+    for i in range(40):
+        gt_rows += [(i, 2 * i, 1, 0, 0, 40, 40), (i, 2 * i + 1, 1, 100, 100, 8, 8)]
+        pred_rows.append((i, 2 * i, 1, 0, 0, 40, 40, 0.9))
+        if i % 4 == 0:
+            pred_rows.append((i, 2 * i + 1, 1, 100, 100, 8, 8, 0.9))
+    gt_rows += [(99, 1000, 1, 0, 0, 40, 40), (99, 1001, 1, 100, 100, 8, 8)]  # both unsupported
+    gt, pred = frames(gt_rows, pred_rows)
+    res = le.find_detection_errors(gt, pred).query("error_type == 'spurious'").set_index("ann_id")["score"]
+    assert res[1000] > 0.5 > res[1001]
+    assert res.idxmax() == 1000
+
+
+def duplicate_pair_scene(later_x: float):
+    """30 images of one detected box (localisation noise: 3 px sd on 40 px) and image 99 with a duplicate pair.
+
+    In image 99 the prediction is at x = 110 and the original box 990 at x = 100 (IoU 30 / 50 = 0.6);
+    the later box 991, at ``later_x``, is the duplicate.
+    """
+    rng = np.random.default_rng(0)
+    gt_rows, pred_rows = [], []
+    for i in range(30):
+        dx, dw = rng.normal(0, 3.0), rng.normal(0, 3.0)
+        gt_rows.append((i, i, 1, 0, 0, 40, 40))
+        pred_rows.append((i, i, 1, dx, 0, 40 + dw, 40, 0.9))
+    gt_rows += [(99, 990, 1, 100, 100, 40, 40), (99, 991, 1, later_x, 100, 40, 40)]
+    pred_rows.append((99, 99, 1, 110, 100, 40, 40, 0.9))
+    return frames(gt_rows, pred_rows)
+
+
+def test_duplicate_pair_flags_the_later_box_when_the_fits_differ_by_noise_only():
+    # the later box fits a little better (IoU 31.5 / 48.5 = 0.65 vs 0.6), well within 2 sd of the
+    # detector's noise (sd about 0.08 here): the difference is no evidence, the later box is flagged
+    gt, pred = duplicate_pair_scene(later_x=101.5)
+    dup = le.find_detection_errors(gt, pred).query("error_type == 'duplicate'")
+    assert dup["ann_id"].tolist() == [991] and dup["other_ann_id"].tolist() == [990]
+    # trusting any difference (0 deviations) flags the box that fits worse: the original
+    dup0 = le.find_detection_errors(gt, pred, duplicate_fit_sd=0).query("error_type == 'duplicate'")
+    assert dup0["ann_id"].tolist() == [990]
+    # a clearly worse box (IoU 20 / 60 = 0.33 against 0.6) is flagged either way, even the earlier one
+    gt, pred = duplicate_pair_scene(later_x=90)
+    gt["ann_id"] = gt["ann_id"].replace({990: 991, 991: 990})
+    for sd in (0, 2):
+        assert le.find_detection_errors(gt, pred, duplicate_fit_sd=sd).query(
+            "error_type == 'duplicate'")["ann_id"].tolist() == [990]
+
+
+def test_localisation_noise_hand_computed():
+    iou = np.r_[np.full(10, 0.8), np.full(10, 0.9), 0.85, 0.3]  # the 0.3 pair is not a clear match
+    m, s = le.localisation_noise(iou, np.full(len(iou), 0.9))
+    # e = 1 - IoU: ten 0.2, ten 0.1 and one 0.15: median 0.15, absolute deviations 0.05 (x20) and 0
+    np.testing.assert_allclose([m, s], [0.15, 0.05 * 1.4826])
+    assert le.localisation_noise(iou[:19], np.full(19, 0.9)) is None  # too few pairs
+    assert le.localisation_noise(iou, np.full(len(iou), 0.4)) is None  # none confident
 
 
 # --------------------------------------------------------------------------- invariants
@@ -363,6 +464,7 @@ def test_bad_tables_raise_one_line_input_errors(change, message):
     ({"min_scor": 0.1}, "Unknown parameter"),
     ({"good_box_iou": (0.7, 0.5)}, "good_box_iou must be a pair"),
     ({"nms_iou": 2}, "nms_iou must be a number"),
+    ({"duplicate_fit_sd": -1}, "duplicate_fit_sd must be a finite number"),
 ])
 def test_bad_parameters(params, message):
     with pytest.raises(le.LabelErrorInputError, match=message):

@@ -66,7 +66,8 @@ def test_writes_results_onto_the_labels_and_matches_the_engine(dataset):
     assert label_values(dataset, "predictions", "error_type") == {0: None, 1: None, 2: None, 3: "missing",
                                                                   4: None, 5: None}
     scores = label_values(dataset, "ground_truth", "error_score")
-    assert scores[13] == 1.0 and 0.5 < scores[11] <= 1
+    # the unsupported box: likely spurious, not certain (its hand-computed score: test_label_errors)
+    assert 0.5 < scores[13] < 1 and 0.5 < scores[11] <= 1
     # the evidence ids point at the real labels
     pred_ids = dict(zip(*(sum(v, []) for v in dataset.values(["predictions.detections.pid",
                                                                "predictions.detections.id"]))))
@@ -111,8 +112,9 @@ def test_rerun_replaces_previous_results_including_outside_a_view(dataset):
     view = dataset.limit(1)
     result = lefo.find_label_errors(view, min_score=0.99)
     types = label_values(dataset, "ground_truth", "error_type")
-    # only the near-certain candidates of the first image are left
-    assert {k for k, v in types.items() if v} == {12, 13, 14}
+    # only the near-certain candidates of the first image are left (the unsupported 13 scores
+    # 0.875: one of the image's five boxes unseen hints at a detector that misses some; see test_label_errors)
+    assert {k for k, v in types.items() if v} == {12, 14}
     assert (result["score"] >= 0.99).all()
     assert not any(label_values(dataset, "predictions", "error_type").values())
     assert dataset.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.99
@@ -157,7 +159,8 @@ def test_metadata_is_computed_when_missing(coco_fixture):
     ds.add_samples(samples)
     try:
         result = lefo.find_label_errors(ds)
-        spurious = result[(result["error_type"] == "spurious") & (result["score"] > 0.5)]
+        # each image's top spurious candidate is its unsupported box
+        spurious = result[result["error_type"] == "spurious"].sort_values("score").groupby("image_id").tail(1)
         assert len(spurious) == len(inst["images"])
         np.testing.assert_allclose(spurious[["x", "y", "w", "h"]].to_numpy(float),
                                    np.tile([30, 10, 25, 30], (len(spurious), 1)), atol=1e-6)
