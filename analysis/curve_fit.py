@@ -98,7 +98,7 @@ class Prior(NamedTuple):
 #: half of it); an exponent near 1.65 (log 0.5, sd 0.6).
 PRIOR = Prior(-1.0, 1.0, 0.5, 0.6)
 #: Out-of-sample extrapolation error of log gap, sd per unit of log(N / n_ref), set on the same curves.
-MODEL_SD = 0.094
+MODEL_SD = 0.091
 #: Floor of the log-gap noise, per size: 3% relative model error.
 TAU = 0.03
 #: An alternative form is averaged with the main one if it extrapolated this many times better inside the data.
