@@ -125,9 +125,19 @@ Boxes are COCO ``[x, y, w, h]`` in any consistent unit (pixels, or fractions
 of the image): only IoUs and intersection ratios are used, so scaling all
 coordinates changes nothing.
 
-Command line (COCO files in, ranked CSV out)::
+**A second opinion on classes** (optional ``gt_probs``): a weak detector
+confuses classes, and then cannot tell a wrong label from its own mistake.
+``gt_probs`` are class probabilities of each GT box from an independent
+model, e.g. :func:`analysis.crop_classifier.crop_class_probs` (a classifier
+of the box's image crop, each box predicted out of fold). Its posterior that
+the label is wrong, ``w(r_k)``, is independent evidence: the posterior odds
+of a wrong label are ``odds(w(q_k)) * odds(w(r_k)) / prior odds`` (naive
+Bayes; the prior counted once).
 
-    python -m analysis.label_errors --gt GT.json --pred PRED.json --out OUT.csv
+Command line (COCO files in, ranked CSV out; ``--images DIR`` adds the crop
+classifier)::
+
+    python -m analysis.label_errors --gt GT.json --pred PRED.json --out OUT.csv [--images DIR]
 """
 
 from __future__ import annotations
@@ -135,6 +145,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -490,7 +501,7 @@ def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, fl
 
 
 def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.DataFrame | None = None,
-                          **params) -> pd.DataFrame:
+                          gt_probs: pd.DataFrame | None = None, **params) -> pd.DataFrame:
     """Rank label-error candidates of detection ground truth (see the module docstring).
 
     Args:
@@ -504,6 +515,11 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
             per row of ``pred`` (same order), one column per category id
             (every category of ``gt`` and ``pred`` needs one; more are allowed
             and each row is normalised over all of them).
+        gt_probs: optional class probabilities of each GT box from a second,
+            independent model, e.g. out-of-fold probabilities of a classifier
+            of the box's image crop (:func:`analysis.crop_classifier.crop_class_probs`):
+            one row per row of ``gt``, columns as ``pred_probs``. Its evidence
+            that the label is wrong is combined with the detector's.
         **params: thresholds, see :class:`Params` (e.g. ``min_score=0.1``,
             ``good_box_iou="auto"``).
 
@@ -542,6 +558,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     cat_codes, categories = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
     g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]
     probs = None if pred_probs is None else _probs(pred_probs, len(pred), categories)[p_order]
+    g_probs = None if gt_probs is None else _probs(gt_probs, len(gt), categories, "gt_probs", "GT box")[g_order]
     g_cat = gt["category_id"].to_numpy()[g_order]
     p_cat = pred["category_id"].to_numpy()[p_order]
     p_raw = pred["score"].to_numpy(np.float64)[p_order]
@@ -593,7 +610,11 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     pk = (g_cls[gi] == cls).astype(np.float64) if probs is None else probs[pi, g_cls[gi]]
     q_k = by_gt_cls.sum_of_max(fit_pairs, pk) / np.maximum(fit_total, 1e-300)
     odds = p.wrong_class_prior / ((1 - p.wrong_class_prior) * max(1, len(categories) - 1))
-    wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * _label_wrong(q_k, odds), 0.0)
+    label_wrong = _label_wrong(q_k, odds)
+    if g_probs is not None:  # a second, independent opinion: its likelihood ratio multiplies the odds
+        label_wrong = _combine_independent(label_wrong, _label_wrong(g_probs[np.arange(n_g), g_cls], odds),
+                                           p.wrong_class_prior)
+    wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * label_wrong, 0.0)
 
     # low_iou: an object of g's class, nearest to g, whose box differs; and nothing fits g as drawn
     loc = ramp(iou, *p.low_iou_iou)
@@ -657,6 +678,18 @@ def _label_wrong(q_k: np.ndarray, odds: float) -> np.ndarray:
     return odds * (1 - q_k) / np.maximum(odds * (1 - q_k) + q_k, 1e-300)
 
 
+def _combine_independent(post_a: np.ndarray, post_b: np.ndarray, prior: float) -> np.ndarray:
+    """Posterior of a hypothesis from two posteriors computed from independent evidence and the same ``prior``.
+
+    Posterior odds = odds_a x odds_b / prior odds (the prior counted once).
+    """
+    def odds(q):
+        q = np.clip(q, 1e-12, 1 - 1e-12)
+        return q / (1 - q)
+    o = odds(post_a) * odds(post_b) / odds(prior)
+    return o / (1 + o)
+
+
 def _with_prior(prob: np.ndarray, prior: float, recall=1.0) -> np.ndarray:
     """Bayes' update of ``prior`` by evidence ``prob`` obtained under even odds: posterior odds = prior odds x prob odds.
 
@@ -669,22 +702,23 @@ def _with_prior(prob: np.ndarray, prior: float, recall=1.0) -> np.ndarray:
     return prior * evidence / np.maximum(prior * evidence + 1 - prior, 1e-300)
 
 
-def _probs(pred_probs, n_pred: int, categories) -> np.ndarray:
-    """``pred_probs`` as an ``n_pred x len(categories)`` array, each row divided by its sum over ALL its columns."""
-    if not isinstance(pred_probs, pd.DataFrame) or len(pred_probs) != n_pred:
+def _probs(table, n_rows: int, categories, name: str = "pred_probs", row: str = "prediction") -> np.ndarray:
+    """Class probabilities ``table`` (``name``, one row per ``row``) as an ``n_rows x len(categories)`` array,
+    each row divided by its sum over ALL its columns."""
+    if not isinstance(table, pd.DataFrame) or len(table) != n_rows:
         raise LabelErrorInputError(
-            f"pred_probs must be a DataFrame with one row per prediction ({n_pred}) and one column per "
-            f"category id, got {type(pred_probs).__name__} with {len(getattr(pred_probs, 'index', ()))} rows.")
-    absent = [c for c in categories if c not in pred_probs.columns]
+            f"{name} must be a DataFrame with one row per {row} ({n_rows}) and one column per "
+            f"category id, got {type(table).__name__} with {len(getattr(table, 'index', ()))} rows.")
+    absent = [c for c in categories if c not in table.columns]
     if absent:
-        raise LabelErrorInputError(f"pred_probs has no column for categories {', '.join(map(str, absent[:5]))}.")
+        raise LabelErrorInputError(f"{name} has no column for categories {', '.join(map(str, absent[:5]))}.")
     try:
-        values = pred_probs.to_numpy(np.float64)
+        values = table.to_numpy(np.float64)
     except (TypeError, ValueError):
-        raise LabelErrorInputError("pred_probs must hold numbers.") from None
+        raise LabelErrorInputError(f"{name} must hold numbers.") from None
     if not np.isfinite(values).all() or (values < 0).any() or (values.sum(1) <= 0).any():
-        raise LabelErrorInputError("pred_probs must be finite, non-negative and positive in every row.")
-    return (values / values.sum(1, keepdims=True))[:, pred_probs.columns.get_indexer(categories)]
+        raise LabelErrorInputError(f"{name} must be finite, non-negative and positive in every row.")
+    return (values / values.sum(1, keepdims=True))[:, table.columns.get_indexer(categories)]
 
 
 def _duplicates(g_img, g_box, g_cls, region, label_fit, fit_iou, tie_iou, own_support, ann_rank,
@@ -853,14 +887,25 @@ def _class_probs(results: list, category_ids: list) -> pd.DataFrame | None:
     return pd.DataFrame(probs, columns=category_ids)
 
 
-def run_files(gt_path, pred_path, *, skip_invalid: bool = False, **params) -> pd.DataFrame:
-    """Load a COCO instances file and a COCO results file and rank their label errors."""
+def run_files(gt_path, pred_path, *, skip_invalid: bool = False, images=None, **params) -> pd.DataFrame:
+    """Load a COCO instances file and a COCO results file and rank their label errors.
+
+    With ``images`` (the folder the instances' ``file_name`` are relative to),
+    each box's class is also judged by a classifier of its crop
+    (:func:`analysis.crop_classifier.crop_class_probs`).
+    """
     from analysis.coco import load_json
 
     instances = load_json(gt_path, "Ground-truth file")
     results = load_json(pred_path, "Predictions file")
     gt, pred, pred_probs = coco_to_frames(instances, results, skip_invalid=skip_invalid)
-    return find_detection_errors(gt, pred, pred_probs=pred_probs, **params)
+    gt_probs = None
+    if images is not None:
+        from analysis.crop_classifier import crop_class_probs
+
+        paths = {im["id"]: Path(images) / im.get("file_name", "") for im in instances.get("images", [])}
+        gt_probs = crop_class_probs(gt, paths)
+    return find_detection_errors(gt, pred, pred_probs=pred_probs, gt_probs=gt_probs, **params)
 
 
 def main(argv=None) -> int:
@@ -875,6 +920,9 @@ def main(argv=None) -> int:
                         help="drop candidates scoring below this (default %(default)s)")
     parser.add_argument("--good-box-iou", default=None,
                         help="'auto' or LO,HI: IoU ramp for a well-drawn box (default 0.5,0.7)")
+    parser.add_argument("--images", default=None,
+                        help="folder of the images (COCO file_name relative to it): also judge each box's class "
+                             "by a classifier of its crop")
     parser.add_argument("--skip-invalid", action="store_true",
                         help="drop invalid annotations / predictions instead of stopping")
     args = parser.parse_args(argv)
@@ -883,7 +931,7 @@ def main(argv=None) -> int:
         if args.good_box_iou:
             params["good_box_iou"] = (args.good_box_iou if args.good_box_iou == "auto"
                                       else tuple(float(v) for v in args.good_box_iou.split(",")))
-        result = run_files(args.gt, args.pred, skip_invalid=args.skip_invalid, **params)
+        result = run_files(args.gt, args.pred, skip_invalid=args.skip_invalid, images=args.images, **params)
         result.to_csv(args.out, index=False)
     except ValueError as e:  # InputError and malformed --good-box-iou
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)

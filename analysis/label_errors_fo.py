@@ -89,7 +89,7 @@ def _read(samples, field: str, extra: list[str]):
 
 
 def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str = "predictions", *,
-                      run_key: str = RUN_KEY, **params) -> pd.DataFrame:
+                      run_key: str = RUN_KEY, crop_classifier: bool = False, **params) -> pd.DataFrame:
     """Find label errors in a FiftyOne dataset or view and write them onto its labels.
 
     Args:
@@ -102,6 +102,10 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             class of ``samples.classes[pred_field]``, or of ``default_classes``),
             their softmax is the engine's ``pred_probs``.
         run_key: the key of the FiftyOne run recorded on the dataset.
+        crop_classifier: also judge each GT box's class by a classifier of
+            its image crop (:func:`analysis.crop_classifier.crop_class_probs`,
+            the engine's ``gt_probs``): helps where the detector confuses
+            classes; reads every image once.
         **params: engine thresholds (see :class:`analysis.label_errors.Params`).
 
     Returns:
@@ -113,6 +117,7 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     Raises:
         LabelErrorInputError: missing or non-Detections fields, predictions
             without confidence, bad parameters.
+        InputError: with ``crop_classifier``, images that cannot be read.
     """
     _check_detections_field(samples, gt_field, "ground-truth")
     _check_detections_field(samples, pred_field, "prediction")
@@ -128,7 +133,10 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     gt = gt.rename(columns={"label_id": "ann_id"})
     pred = pred.rename(columns={"label_id": "pred_id", "confidence": "score"}).astype({"score": np.float64})
     pred_probs = _class_probs(samples, pred_field, pred.pop("logits"))
-    result = find_detection_errors(gt, pred, pred_probs=pred_probs, **params)
+    gt_probs = _crop_probs(samples, gt) if crop_classifier else None
+    result = find_detection_errors(gt, pred, pred_probs=pred_probs, gt_probs=gt_probs, **params)
+    if gt_probs is not None:  # recorded with the run: how good the second opinion was
+        result.attrs["params"]["crop_classifier"] = dict(gt_probs.attrs)
 
     _clear(samples._dataset, (gt_field, pred_field))
     # a label with several candidates carries its strongest (the table is sorted by score)
@@ -231,23 +239,42 @@ def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
     samples.save_run_results(run_key, results, overwrite=True)
 
 
-def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
-    """Scale relative boxes to pixels with ``metadata`` (computed if missing) and add ``filepath``."""
+def _image_info(samples, image_ids) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """File paths, widths and heights (pixels; NaN when unknown) of the samples ``image_ids``, from ``metadata``
+    (computed if missing)."""
     if samples.count("metadata.width") < len(samples):
         try:
             samples.compute_metadata(skip_failures=True)
-        except Exception:  # noqa: BLE001 - unreadable images only leave the pixel boxes unknown
+        except Exception:  # noqa: BLE001 - unreadable images only leave their size unknown
             pass
     ids, paths, widths, heights = samples.values(["id", "filepath", "metadata.width", "metadata.height"])
     info = pd.DataFrame({"filepath": paths, "W": pd.array(widths, dtype="Float64"),
                          "H": pd.array(heights, dtype="Float64")}, index=pd.Index(ids, name="image_id"))
-    info = info.reindex(result["image_id"].to_numpy())
-    W, H = info["W"].to_numpy(np.float64, na_value=np.nan), info["H"].to_numpy(np.float64, na_value=np.nan)
+    info = info.reindex(np.asarray(image_ids))
+    return (info["filepath"], info["W"].to_numpy(np.float64, na_value=np.nan),
+            info["H"].to_numpy(np.float64, na_value=np.nan))
+
+
+def _crop_probs(samples, gt: pd.DataFrame) -> pd.DataFrame:
+    """The crop classifier's out-of-fold class probabilities of the GT boxes ``gt`` (relative boxes)."""
+    from analysis.crop_classifier import crop_class_probs
+
+    paths, W, H = _image_info(samples, gt["image_id"])
+    if np.isnan(W).any():
+        raise LabelErrorInputError(f"the crop classifier needs every image: {int(np.isnan(W).sum())} ground-truth boxes are "
+                         "on images that cannot be read (check their files), or run without it")
+    px = gt.assign(x=gt["x"] * W, y=gt["y"] * H, w=gt["w"] * W, h=gt["h"] * H)
+    return crop_class_probs(px, dict(zip(gt["image_id"], paths)))
+
+
+def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
+    """Scale relative boxes to pixels with ``metadata`` (computed if missing) and add ``filepath``."""
+    paths, W, H = _image_info(samples, result["image_id"])
     out = result.copy()
     for prefix in ("", "pred_"):
         for k, scale in (("x", W), ("y", H), ("w", W), ("h", H)):
             out[prefix + k] = out[prefix + k].to_numpy(np.float64) * scale
-    out["filepath"] = info["filepath"].to_numpy()
+    out["filepath"] = paths.to_numpy()
     out.attrs = result.attrs
     return out
 
@@ -302,6 +329,8 @@ def main(argv=None) -> int:
     parser.add_argument("--gt-field", default="ground_truth")
     parser.add_argument("--pred-field", default="predictions")
     parser.add_argument("--min-score", type=float, help="drop candidates scoring below this (default: the engine's)")
+    parser.add_argument("--crop-classifier", action="store_true",
+                        help="also judge each box's class by a classifier of its image crop (reads every image)")
     args = parser.parse_args(argv)
     from analysis import datasets
     from analysis.errors import InputError
@@ -309,7 +338,8 @@ def main(argv=None) -> int:
     params = {} if args.min_score is None else {"min_score": args.min_score}
     try:
         datasets.connect()
-        result = find_label_errors(datasets.load(args.dataset), args.gt_field, args.pred_field, **params)
+        result = find_label_errors(datasets.load(args.dataset), args.gt_field, args.pred_field,
+                                   crop_classifier=args.crop_classifier, **params)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

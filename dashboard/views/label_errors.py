@@ -24,10 +24,15 @@ pred_fields = [f for f in fields if f != gt_field]
 pred_field = c2.selectbox("Predictions field", pred_fields,
                           index=pred_fields.index(datasets.PRED_FIELD) if datasets.PRED_FIELD in pred_fields else 0)
 
+crop_classifier = st.checkbox(
+    "Second opinion on classes from a classifier of the box crops", value=False,
+    help="Cuts out every ground-truth box and predicts its class with a classifier trained on the other boxes "
+         "(cross-validated); helps when the detector confuses classes. Reads every image once, so it is slower.")
 if st.button("Find label errors", type="primary", icon=":material/search:"):
     with st.spinner("Ranking error candidates"):
         try:
-            label_errors_fo.find_label_errors(ds, gt_field=gt_field, pred_field=pred_field)
+            label_errors_fo.find_label_errors(ds, gt_field=gt_field, pred_field=pred_field,
+                                              crop_classifier=crop_classifier)
         except InputError as e:
             st.error(str(e))
 

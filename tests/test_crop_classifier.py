@@ -1,0 +1,153 @@
+"""The crop classifier: a second opinion on each GT box's class, from its image crop, used by the engine."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from analysis import label_errors as le
+from analysis.crop_classifier import crop_class_probs, crop_pixels
+from analysis.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+SIDE, BOX = 200, 30
+
+
+def scenes(folder: Path, n_images=12, wrong=(3, 1)):
+    """Images with 4 boxes each, alternately a filled square ("square") and a cross ("cross"), on a noisy
+    background; the box ``wrong`` = (image, slot) is a square labelled "cross". Returns gt (pixels) and paths."""
+    rng = np.random.default_rng(0)
+    rows, paths = [], {}
+    for i in range(n_images):
+        im = Image.fromarray(rng.integers(0, 60, (SIDE, SIDE), dtype=np.uint8))
+        draw = ImageDraw.Draw(im)
+        for slot in range(4):
+            x, y = 10 + 90 * (slot % 2), 10 + 90 * (slot // 2)
+            kind = "square" if (i + slot) % 2 == 0 else "cross"
+            if kind == "square":
+                draw.rectangle([x + 4, y + 4, x + BOX - 4, y + BOX - 4], fill=255)
+            else:
+                draw.line([x, y + BOX // 2, x + BOX, y + BOX // 2], fill=255, width=4)
+                draw.line([x + BOX // 2, y, x + BOX // 2, y + BOX], fill=255, width=4)
+            label = "cross" if (i, slot) == wrong else kind
+            if (i, slot) == wrong:
+                assert kind == "square"
+            rows.append((i, 100 * i + slot, label, x, y, BOX, BOX, (i, slot) == wrong))
+        paths[i] = folder / f"{i}.png"
+        im.save(paths[i])
+    gt = pd.DataFrame(rows, columns=["image_id", "ann_id", "category_id", "x", "y", "w", "h", "mislabelled"])
+    return gt, paths
+
+
+def test_out_of_fold_probabilities_doubt_the_wrong_label(tmp_path):
+    gt, paths = scenes(tmp_path)
+    probs = crop_class_probs(gt, paths)
+    assert list(probs.columns) == ["cross", "square"] and probs.index.equals(gt.index)
+    np.testing.assert_allclose(probs.sum(1), 1.0)
+    own = probs.to_numpy()[np.arange(len(gt)), np.searchsorted(probs.columns, gt["category_id"])]
+    wrong = gt["mislabelled"].to_numpy()
+    # the classifier that never saw the wrong box calls it a square: its label gets the lowest probability
+    assert own[wrong][0] < 0.5 and own[wrong][0] == own.min()
+    assert probs.attrs["accuracy"] >= 0.95 and probs.attrs["C"] is not None
+
+
+def test_the_engine_combines_the_second_opinion(tmp_path):
+    gt, paths = scenes(tmp_path)
+    # a detector that finds every object but cannot tell the classes apart (probabilities 0.5 / 0.5)
+    pred = gt.assign(pred_id=np.arange(len(gt)), score=0.9)[list(le.PRED_COLUMNS)]
+    pred_probs = pd.DataFrame(0.5, index=pred.index, columns=["cross", "square"])
+    alone = le.find_detection_errors(gt, pred, pred_probs=pred_probs, min_score=0.0)
+    both = le.find_detection_errors(gt, pred, pred_probs=pred_probs, gt_probs=crop_class_probs(gt, paths),
+                                    min_score=0.0)
+    wrong_id = int(gt.loc[gt["mislabelled"], "ann_id"].iloc[0])
+
+    def wrong_class(result):
+        return result[result["error_type"] == "wrong_class"].set_index("ann_id")["score"]
+
+    assert wrong_class(alone).nunique() == 1  # no evidence: every box alike
+    ranked = wrong_class(both).sort_values(ascending=False)
+    assert ranked.index[0] == wrong_id and ranked.iloc[0] > 0.5 > ranked.iloc[1]
+
+
+def test_combining_posteriors_counts_the_prior_once():
+    prior = 0.05
+    # an uninformative second opinion (its posterior equals the prior) changes nothing
+    np.testing.assert_allclose(le._combine_independent(np.array([0.3]), np.array([prior]), prior), [0.3])
+    # two opinions at odds 1/3 each, prior odds 1/19: 1/3 * 1/3 * 19 = 19/9
+    np.testing.assert_allclose(le._combine_independent(np.array([0.25]), np.array([0.25]), prior), [19 / 28])
+
+
+def test_crowd_boxes_and_lone_classes_get_no_opinion(tmp_path):
+    gt, paths = scenes(tmp_path)
+    gt["iscrowd"] = False
+    gt.loc[0, "iscrowd"] = True
+    gt.loc[1, "category_id"] = "lonely"  # the only box of its class: cannot be cross-validated
+    probs = crop_class_probs(gt, paths)
+    np.testing.assert_allclose(probs.iloc[[0, 1]].to_numpy(), 1 / 3)
+    assert (probs.iloc[2:]["lonely"] == 0).all()
+
+
+def test_unreadable_images_and_boxes_outside_the_image(tmp_path):
+    gt, paths = scenes(tmp_path, n_images=2)
+    with pytest.raises(InputError, match="no readable file"):
+        crop_class_probs(gt, {**paths, 1: tmp_path / "gone.png"})
+    # a box half outside the image is cut with black padding, not refused
+    outside = pd.DataFrame([(0, SIDE - 10, SIDE - 10, 20, 20)], columns=["image_id", "x", "y", "w", "h"])
+    assert crop_pixels(outside, paths).shape == (1, 256)
+
+
+def test_cli_images_option(tmp_path):
+    gt, paths = scenes(tmp_path)
+    cats = {"cross": 1, "square": 2}
+    instances = {"images": [{"id": i, "file_name": p.name, "width": SIDE, "height": SIDE} for i, p in paths.items()],
+                 "categories": [{"id": v, "name": k} for k, v in cats.items()],
+                 "annotations": [{"id": int(r.ann_id), "image_id": int(r.image_id), "category_id": cats[r.category_id],
+                                  "bbox": [r.x, r.y, r.w, r.h], "area": r.w * r.h, "iscrowd": 0}
+                                 for r in gt.itertuples()]}
+    results = [{"image_id": int(r.image_id), "category_id": cats[r.category_id], "bbox": [r.x, r.y, r.w, r.h],
+                "score": 0.9, "class_probs": [0.5, 0.5]} for r in gt.itertuples()]
+    (tmp_path / "gt.json").write_text(json.dumps(instances))
+    (tmp_path / "pred.json").write_text(json.dumps(results))
+    out = tmp_path / "out.csv"
+    cmd = [sys.executable, "-m", "analysis.label_errors", "--gt", str(tmp_path / "gt.json"),
+           "--pred", str(tmp_path / "pred.json"), "--out", str(out), "--images", str(tmp_path)]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    top = pd.read_csv(out).query("error_type == 'wrong_class'").iloc[0]
+    assert top["ann_id"] == int(gt.loc[gt["mislabelled"], "ann_id"].iloc[0])
+    bad = subprocess.run(cmd[:-1] + [str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no readable file" in bad.stderr
+
+
+def test_fiftyone_adapter_with_the_crop_classifier(tmp_path):
+    import analysis  # noqa: F401  (FiftyOne environment defaults before importing fiftyone)
+    from analysis import label_errors_fo as lefo
+
+    fo = pytest.importorskip("fiftyone")
+    gt, paths = scenes(tmp_path)
+    ds = fo.Dataset()
+    try:
+        samples = []
+        for i, path in paths.items():
+            dets = [fo.Detection(label=r.category_id, bounding_box=[r.x / SIDE, r.y / SIDE, r.w / SIDE, r.h / SIDE],
+                                 ann=int(r.ann_id)) for r in gt[gt.image_id == i].itertuples()]
+            preds = [fo.Detection(label=d.label, bounding_box=d.bounding_box, confidence=0.9, logits=[0.0, 0.0])
+                     for d in dets]
+            samples.append(fo.Sample(filepath=str(path), ground_truth=fo.Detections(detections=dets),
+                                     predictions=fo.Detections(detections=preds)))
+        ds.add_samples(samples)
+        ds.default_classes = ["cross", "square"]
+        result = lefo.find_label_errors(ds, crop_classifier=True, min_score=0.0)
+        top = result[result["error_type"] == "wrong_class"].iloc[0]
+        anns, types = ds.values(["ground_truth.detections.ann", "ground_truth.detections.error_type"])
+        flagged = {a: t for aa, tt in zip(anns, types) for a, t in zip(aa, tt or [None] * len(aa))}
+        wrong_id = int(gt.loc[gt["mislabelled"], "ann_id"].iloc[0])
+        assert flagged[wrong_id] == "wrong_class" and top["score"] > 0.5
+        assert ds.get_run_info(lefo.RUN_KEY).config.params["crop_classifier"]["accuracy"] >= 0.95
+    finally:
+        ds.delete()
