@@ -33,43 +33,56 @@ CROP_SIDE = 16
 C_GRID = (0.01, 0.1, 1.0)
 
 
-def crop_pixels(gt: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE) -> np.ndarray:
-    """Grey crops of the boxes ``gt`` (``image_id, x, y, w, h`` in pixels, COCO xywh) as an ``N x side^2`` array.
+def crop_pixels(boxes: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE,
+                relative: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Grey ``side`` x ``side`` crops of ``boxes`` (``image_id, x, y, w, h``, COCO xywh in pixels, or fractions
+    of the image with ``relative``, as FiftyOne stores them).
 
-    ``image_paths`` maps image ids to files; each image is opened once. A box
-    smaller than a pixel gives a blank crop. Values are in [0, 1].
+    ``image_paths`` maps image ids to files; each image is opened once.
+    Returns ``(X, valid)``: ``X`` is ``N x side^2`` with values in [0, 1],
+    rows in the order of ``boxes``; ``valid`` is False for boxes smaller than
+    a pixel (their rows stay blank). Parts of a box outside the image are black.
     """
     from PIL import Image
 
-    out = np.zeros((len(gt), side * side), np.float32)
-    rows = np.arange(len(gt))
-    for image_id, idx in pd.Series(rows).groupby(gt["image_id"].to_numpy()).groups.items():
+    xywh = boxes[["x", "y", "w", "h"]].to_numpy(np.float64)
+    X = np.zeros((len(boxes), side * side), np.float32)
+    valid = np.zeros(len(boxes), bool)
+    rows = pd.Series(np.arange(len(boxes))).groupby(boxes["image_id"].to_numpy(), sort=False).groups
+    for image_id, idx in rows.items():
         path = image_paths.get(image_id)
         if path is None or not Path(path).is_file():
-            raise InputError(f"image {image_id!r} of the ground truth has no readable file ({path})")
+            raise InputError(f"image {image_id!r} of the ground truth has no readable file ({path}): check the "
+                             "file, or run without the crop classifier")
         with Image.open(path) as im:
             grey = im.convert("L")
-        for i in rows[idx]:
-            x, y, w, h = gt.iloc[i][["x", "y", "w", "h"]].to_numpy(np.float64)
-            if w >= 1 and h >= 1:  # parts outside the image are black
+        W, H = grey.size
+        for i, (x, y, w, h) in zip(idx, xywh[idx] * ([W, H, W, H] if relative else 1)):
+            if w < 1 or h < 1:
+                continue
+            valid[i] = True
+            if x >= 0 and y >= 0 and x + w <= W and y + h <= H:  # inside: resample the exact, sub-pixel box
+                crop = grey.resize((side, side), Image.BILINEAR, box=(x, y, x + w, y + h))
+            else:
                 crop = grey.crop((round(x), round(y), round(x + w), round(y + h))).resize((side, side), Image.BILINEAR)
-                out[i] = np.asarray(crop, np.float32).ravel() / 255
-    return out
+            X[i] = np.asarray(crop, np.float32).ravel() / 255
+    return X, valid
 
 
 def crop_class_probs(gt: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE, folds: int = 5,
-                     random_state: int = 0) -> pd.DataFrame:
+                     random_state: int = 0, relative: bool = False) -> pd.DataFrame:
     """Out-of-fold class probabilities of every GT box from a classifier of its crop.
 
     Inputs: ``gt`` one row per GT box (``image_id, category_id, x, y, w, h``
-    in pixels, optional boolean ``iscrowd``/``ignore``), ``image_paths``
-    image id -> file, ``side`` the crop side in pixels, ``folds`` the
-    cross-validation folds.
+    in pixels, or fractions of the image with ``relative``; optional boolean
+    ``iscrowd``/``ignore``), ``image_paths`` image id -> file, ``side`` the
+    crop side in pixels, ``folds`` the cross-validation folds.
 
     Output: a DataFrame with ``gt``'s index and one column per category id
     (rows sum to 1); ``attrs`` holds the chosen ``C`` and the out-of-fold
-    ``accuracy`` against the given labels. Crowd and ignore boxes, and boxes of classes with fewer
-    than 2 boxes, get equal probabilities (no opinion).
+    ``accuracy`` against the given labels. Crowd and ignore boxes, boxes
+    smaller than a pixel and boxes of classes with fewer than 2 such boxes
+    get equal probabilities (no opinion).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -78,12 +91,15 @@ def crop_class_probs(gt: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE,
     probs = np.full((len(gt), len(categories)), 1.0 / max(len(categories), 1))
     usable = ~gt.get("iscrowd", pd.Series(False, index=gt.index)).fillna(False).astype(bool).to_numpy()
     usable &= ~gt.get("ignore", pd.Series(False, index=gt.index)).fillna(False).astype(bool).to_numpy()
+    X, valid = crop_pixels(gt[usable], image_paths, side, relative)
+    usable[usable] = valid
+    X = X[valid]
     counts = gt.loc[usable, "category_id"].value_counts()
-    usable &= gt["category_id"].map(counts).fillna(0).to_numpy() >= 2
+    kept = gt["category_id"].map(counts).fillna(0).to_numpy() >= 2
+    X, usable = X[kept[usable]], usable & kept
     y = gt["category_id"].to_numpy()[usable]
     attrs = {"C": None, "accuracy": None}
     if len(np.unique(y)) >= 2:
-        X = crop_pixels(gt[usable], image_paths, side)
         X = (X - X.mean(1, keepdims=True)) / np.maximum(X.std(1, keepdims=True), 1e-3)
         k = int(min(folds, counts[counts >= 2].min()))
         splits = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(X, y))

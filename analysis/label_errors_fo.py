@@ -240,42 +240,31 @@ def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
     samples.save_run_results(run_key, results, overwrite=True)
 
 
-def _image_info(samples, image_ids) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """File paths, widths and heights (pixels; NaN when unknown) of the samples ``image_ids``, from ``metadata``
-    (computed if missing)."""
-    if samples.count("metadata.width") < len(samples):
-        try:
-            samples.compute_metadata(skip_failures=True)
-        except Exception:  # noqa: BLE001 - unreadable images only leave their size unknown
-            pass
-    ids, paths, widths, heights = samples.values(["id", "filepath", "metadata.width", "metadata.height"])
-    info = pd.DataFrame({"filepath": paths, "W": pd.array(widths, dtype="Float64"),
-                         "H": pd.array(heights, dtype="Float64")}, index=pd.Index(ids, name="image_id"))
-    info = info.reindex(np.asarray(image_ids))
-    return (info["filepath"], info["W"].to_numpy(np.float64, na_value=np.nan),
-            info["H"].to_numpy(np.float64, na_value=np.nan))
-
-
 def _crop_probs(samples, gt: pd.DataFrame) -> pd.DataFrame:
     """The crop classifier's out-of-fold class probabilities of the GT boxes ``gt`` (relative boxes)."""
     from analysis.crop_classifier import crop_class_probs
 
-    paths, W, H = _image_info(samples, gt["image_id"])
-    if np.isnan(W).any():
-        raise LabelErrorInputError(f"the crop classifier needs every image: {int(np.isnan(W).sum())} ground-truth boxes are "
-                         "on images that cannot be read (check their files), or run without it")
-    px = gt.assign(x=gt["x"] * W, y=gt["y"] * H, w=gt["w"] * W, h=gt["h"] * H)
-    return crop_class_probs(px, dict(zip(gt["image_id"], paths)))
+    ids, paths = samples.values(["id", "filepath"])
+    return crop_class_probs(gt, dict(zip(ids, paths)), relative=True)
 
 
 def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
     """Scale relative boxes to pixels with ``metadata`` (computed if missing) and add ``filepath``."""
-    paths, W, H = _image_info(samples, result["image_id"])
+    if samples.count("metadata.width") < len(samples):
+        try:
+            samples.compute_metadata(skip_failures=True)
+        except Exception:  # noqa: BLE001 - unreadable images only leave the pixel boxes unknown
+            pass
+    ids, paths, widths, heights = samples.values(["id", "filepath", "metadata.width", "metadata.height"])
+    info = pd.DataFrame({"filepath": paths, "W": pd.array(widths, dtype="Float64"),
+                         "H": pd.array(heights, dtype="Float64")}, index=pd.Index(ids, name="image_id"))
+    info = info.reindex(result["image_id"].to_numpy())
+    W, H = info["W"].to_numpy(np.float64, na_value=np.nan), info["H"].to_numpy(np.float64, na_value=np.nan)
     out = result.copy()
     for prefix in ("", "pred_"):
         for k, scale in (("x", W), ("y", H), ("w", W), ("h", H)):
             out[prefix + k] = out[prefix + k].to_numpy(np.float64) * scale
-    out["filepath"] = paths.to_numpy()
+    out["filepath"] = info["filepath"].to_numpy()
     out.attrs = result.attrs
     return out
 

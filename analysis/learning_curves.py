@@ -37,6 +37,7 @@ import os
 import re
 import sys
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import curve_fit
+from analysis.crop_classifier import CROP_SIDE, crop_pixels
 from analysis.errors import InputError
 from analysis.paths import data_home
 
@@ -91,8 +93,6 @@ SOURCES = {
 }
 #: Prefix of a data source made of the object crops of a FiftyOne detection dataset: ``crops:<dataset>``.
 CROPS = "crops:"
-#: Crops are resized to CROP_SIDE x CROP_SIDE grey pixels (enough to tell objects apart, cheap to train on).
-CROP_SIDE = 16
 
 
 def crop_sources() -> list[str]:
@@ -138,38 +138,30 @@ def _crops(dataset: str, version: str):
 
     Each ground-truth box (crowd boxes excluded) is cut out of its image,
     converted to grey and resized to ``CROP_SIDE`` x ``CROP_SIDE``; its class
-    is the box's label. Classes with fewer than 2 boxes are dropped (they can
-    be neither trained on nor validated). Boxes are read in bulk; images are
-    opened once each.
+    is the box's label (:func:`analysis.crop_classifier.crop_pixels`; boxes
+    under a pixel are left out). Classes with fewer than 2 boxes are dropped
+    (they can be neither trained on nor validated). Boxes are read in bulk;
+    images are opened once each.
     """
-    from PIL import Image
-
     from analysis import datasets
 
     ds = datasets.load(dataset)
     f = datasets.GT_FIELD
-    paths, boxes, labels, crowd = ds.values(
-        ["filepath", f"{f}.detections.bounding_box", f"{f}.detections.label", f"{f}.detections.iscrowd"])
-    X, y = [], []
-    for path, bb, lab, cr in zip(paths, boxes, labels, crowd):
-        if not bb:
-            continue
-        with Image.open(path) as im:
-            grey = im.convert("L")
-        w, h = grey.size
-        for (bx, by, bw, bh), label, is_crowd in zip(bb, lab, cr or [None] * len(bb)):
-            if is_crowd or bw * w < 1 or bh * h < 1:
-                continue
-            box = (bx * w, by * h, (bx + bw) * w, (by + bh) * h)
-            X.append(np.asarray(grey.resize((CROP_SIDE, CROP_SIDE), Image.BILINEAR, box=box), np.float32).ravel())
-            y.append(label)
-    y = np.asarray(y, dtype=object)
+    ids, paths, boxes, labels, crowd = ds.values(
+        ["id", "filepath", f"{f}.detections.bounding_box", f"{f}.detections.label", f"{f}.detections.iscrowd"])
+    per_image = [len(b or []) for b in boxes]
+    table = pd.DataFrame(list(chain.from_iterable(b or [] for b in boxes)), columns=["x", "y", "w", "h"])
+    table["image_id"] = np.repeat(np.asarray(ids, dtype=object), per_image)
+    is_crowd = np.array([bool(c) for cs, b in zip(crowd, boxes) for c in (cs or [None] * len(b or []))], bool)
+    X, valid = crop_pixels(table[~is_crowd], dict(zip(ids, paths)), relative=True)
+    y = np.asarray(list(chain.from_iterable(lab or [] for lab in labels)), dtype=object)[~is_crowd][valid]
+    X = X[valid]
     labels_kept, counts = np.unique(y, return_counts=True) if len(y) else ([], [])
     keep = np.isin(y, [c for c, k in zip(labels_kept, counts) if k >= 2])
     if keep.sum() < 20 or len(set(y[keep])) < 2:
         raise CurveError(f"dataset {dataset!r} has {int(keep.sum())} usable ground-truth boxes in "
                          f"{len(set(y[keep]))} class(es); crops need at least 20 boxes and 2 classes")
-    return np.stack(X)[keep] / np.float32(255), y[keep].astype(str), (CROP_SIDE, CROP_SIDE)
+    return X[keep], y[keep].astype(str), (CROP_SIDE, CROP_SIDE)
 
 
 # --------------------------------------------------------------------------- experiments

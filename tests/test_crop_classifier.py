@@ -98,7 +98,8 @@ def test_unreadable_images_and_boxes_outside_the_image(tmp_path):
         crop_class_probs(gt, {**paths, 1: tmp_path / "gone.png"})
     # a box half outside the image is cut with black padding, not refused
     outside = pd.DataFrame([(0, SIDE - 10, SIDE - 10, 20, 20)], columns=["image_id", "x", "y", "w", "h"])
-    assert crop_pixels(outside, paths).shape == (1, 256)
+    X, valid = crop_pixels(outside, paths)
+    assert X.shape == (1, 256) and valid[0] and X.max() > 0
 
 
 def test_cli_images_option(tmp_path):
