@@ -117,7 +117,8 @@ def _chart(points, fits, target, higher_is_better, answers, metric_name):
 st.title("Learning curves")
 st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
            "on the gap to a perfect score: a power law with a ceiling, its exponent and ceiling guided by a prior "
-           "learned on real curves, unless another form extrapolated clearly better inside the data; bands are "
+           "learned on real curves, averaged with another form (e.g. pow3+pow2) when that one extrapolated clearly "
+           "better inside the data; bands are "
            "80% bootstrap intervals widened by the extrapolation error measured on real curves.")
 points, origin = _points()
 if points is None:
