@@ -1,36 +1,43 @@
-"""A second opinion on each ground-truth box's class: a classifier of the box's image crop.
+"""A second opinion on every ground-truth box from its image crop: its class, whether an object is there, and where.
 
-The label-error engine (:mod:`analysis.label_errors`) judges a box's class by
-the detector's predictions at the box. A weak detector confuses classes and
-then cannot tell a wrong label from its own mistake. :func:`crop_class_probs`
-gives independent evidence from the labels themselves: every GT box is cut
-out of its image (grey, ``side`` x ``side`` pixels, each crop standardised
-to zero mean and unit variance so contrast does not matter) and a
-multinomial logistic regression on the pixels predicts its class. Its
-regularisation is chosen from :data:`C_GRID` by the out-of-fold log loss,
-since a few thousand crops of 256 pixels are easily overfitted and
-overconfident probabilities would pass a classifier's errors off as label
-errors. Each box
-is predicted by a model fitted on the other folds only (cross-validation),
-so a wrong label cannot teach the model to agree with itself; the few wrong
-labels among the training folds only blur it a little. This is the
+The label-error engine (:mod:`analysis.label_errors`) judges each box by the
+detector's predictions. A weak detector confuses classes and misplaces boxes,
+and then cannot tell a label error from its own mistake.
+:func:`crop_opinion` gives independent evidence learnt from the labels
+themselves, the way the second stage of a two-stage detector looks at one
+region: a small CNN sees each box with its surroundings (a window twice the
+box's size, resampled to ``side`` x ``side`` RGB pixels) and predicts
+
+* the class of the object at the box, or "background" (nothing there), and
+* the object's true box, as offsets of its edges within the window.
+
+It is trained on the GT boxes of the dataset: each box moved and rescaled at
+random (so it learns where the object is from a badly placed window), plus
+background windows that touch no GT box. Each image's boxes are judged by a
+model trained on the other folds of images only (cross-validation), so a
+wrong label or a badly drawn box cannot teach the model to agree with itself;
+the few errors among the training folds only blur it a little. This is the
 out-of-sample ``pred_probs`` that cleanlab's ``find_label_issues`` asks for,
-computed on crops; pass it to ``find_detection_errors(..., gt_probs=...)``.
+extended to boxes; pass the result to ``find_detection_errors(...,
+opinion=...)``.
+
+:func:`crop_pixels` (grey crops of boxes) is also what the learning curves
+train their classifiers on.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import InputError
+from analysis.label_errors import BoxOpinion
 
-#: Crop side in pixels: digits, cells and most small objects stay recognisable at 16 x 16.
+#: Crop side in pixels of :func:`crop_pixels`: digits, cells and most small objects stay recognisable at 16 x 16.
 CROP_SIDE = 16
-#: Inverse regularisation strengths tried; the one with the least out-of-fold log loss is used.
-C_GRID = (0.01, 0.1, 1.0)
 
 
 def crop_pixels(boxes: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE,
@@ -69,53 +76,309 @@ def crop_pixels(boxes: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE,
     return X, valid
 
 
-def crop_class_probs(gt: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE, folds: int = 5,
-                     random_state: int = 0, relative: bool = False) -> pd.DataFrame:
-    """Out-of-fold class probabilities of every GT box from a classifier of its crop.
+#: Channels of the CNN's first layer (doubled in each of the next two).
+WIDTH = 16
+#: Default training length: passes over the training windows, in batches of BATCH, clipped to [MIN_STEPS, MAX_STEPS].
+EPOCHS, BATCH, MIN_STEPS, MAX_STEPS = 15, 128, 100, 900
+#: At most this many GT boxes (a random subset) give training windows: MAX_STEPS batches see no more.
+MAX_TRAIN_BOXES = 20_000
+#: Window side in pixels the CNN sees; the window is ``CONTEXT`` times the box (per axis), centred on it.
+WINDOW_SIDE = 32
+CONTEXT = 2.0
 
-    Inputs: ``gt`` one row per GT box (``image_id, category_id, x, y, w, h``
-    in pixels, or fractions of the image with ``relative``; optional boolean
-    ``iscrowd``/``ignore``), ``image_paths`` image id -> file, ``side`` the
-    crop side in pixels, ``folds`` the cross-validation folds.
 
-    Output: a DataFrame with ``gt``'s index and one column per category id
-    (rows sum to 1); ``attrs`` holds the chosen ``C`` and the out-of-fold
-    ``accuracy`` against the given labels. Crowd and ignore boxes, boxes
-    smaller than a pixel and boxes of classes with fewer than 2 such boxes
-    get equal probabilities (no opinion).
+def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None = None, *, relative: bool = False,
+                 folds: int = 3, steps: int | None = None, jitters: int = 4, background_per_box: float = 1.0,
+                 random_state: int = 0) -> BoxOpinion:
+    """Out-of-fold opinion of a crop CNN on every GT box (class, P(an object), the object's box) and prediction.
+
+    Inputs: ``gt`` one row per GT box (``image_id, category_id, x, y, w, h``,
+    COCO xywh in pixels, or fractions of the image with ``relative``;
+    optional boolean ``iscrowd``/``ignore``), ``image_paths`` image id ->
+    file, optional ``pred`` predicted boxes (``image_id, x, y, w, h``, same
+    unit) to judge too. Images are split into ``folds`` groups, each judged by
+    a model trained on the others for ``steps`` batches of 128 windows
+    (default: :data:`EPOCHS` passes over the training windows, between
+    :data:`MIN_STEPS` and :data:`MAX_STEPS`, which bounds the time); per
+    GT box ``jitters`` moved windows (shifted up to 30% of the side, scaled
+    0.67-1.5x per axis) and on average ``background_per_box`` windows on no
+    GT box (IoU < 0.2 with every box); at most :data:`MAX_TRAIN_BOXES` GT
+    boxes, drawn at random, give training windows (all are judged).
+
+    Output: a :class:`analysis.label_errors.BoxOpinion` whose rows follow
+    ``gt``: ``class_probs`` (one column per category id, rows sum to 1),
+    ``object_prob`` (probability that an object is at the box as drawn) with
+    ``object_prior`` (the share of object windows in training: the prior
+    that probability was computed under), ``box`` (the object's box, xywh in
+    ``gt``'s unit) and, with ``pred``, ``pred_object_prob`` (per prediction
+    row). Crowd / ignore boxes, boxes under a pixel and boxes of a fold
+    without training data get no opinion (uniform classes, ``object_prob =
+    object_prior``, NaN box). ``attrs``: the out-of-fold ``accuracy`` of the
+    class against the given labels, the median IoU of the estimated boxes
+    with the drawn ones (``median_iou``), ``seconds``.
+
+    Raises:
+        InputError: an image that cannot be read.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    import torch
 
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(random_state)
     categories = np.sort(gt["category_id"].unique())
-    probs = np.full((len(gt), len(categories)), 1.0 / max(len(categories), 1))
-    usable = ~gt.get("iscrowd", pd.Series(False, index=gt.index)).fillna(False).astype(bool).to_numpy()
-    usable &= ~gt.get("ignore", pd.Series(False, index=gt.index)).fillna(False).astype(bool).to_numpy()
-    X, valid = crop_pixels(gt[usable], image_paths, side, relative)
-    usable[usable] = valid
-    X = X[valid]
-    counts = gt.loc[usable, "category_id"].value_counts()
-    kept = gt["category_id"].map(counts).fillna(0).to_numpy() >= 2
-    X, usable = X[kept[usable]], usable & kept
-    y = gt["category_id"].to_numpy()[usable]
-    attrs = {"C": None, "accuracy": None}
-    if len(np.unique(y)) >= 2:
-        X = (X - X.mean(1, keepdims=True)) / np.maximum(X.std(1, keepdims=True), 1e-3)
-        k = int(min(folds, counts[counts >= 2].min()))
-        splits = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(X, y))
-        own = np.searchsorted(categories, y)
-        best = None
-        for C in C_GRID:
-            fold_probs = np.zeros((len(y), len(categories)))
-            for train, test in splits:
-                model = LogisticRegression(C=C, max_iter=300).fit(X[train], y[train])
-                fold_probs[np.ix_(test, np.searchsorted(categories, model.classes_))] = model.predict_proba(X[test])
-            log_loss = -np.mean(np.log(np.maximum(fold_probs[np.arange(len(y)), own], 1e-12)))
-            if best is None or log_loss < best[0]:
-                best = (log_loss, C, fold_probs)
-        _, attrs["C"], fold_probs = best
-        attrs["accuracy"] = float(np.mean(fold_probs.argmax(1) == own))
-        probs[usable] = fold_probs
-    out = pd.DataFrame(probs, index=gt.index, columns=categories)
-    out.attrs.update(attrs)
-    return out
+    n, k = len(gt), len(categories)
+    m = 0 if pred is None else len(pred)
+    usable = np.ones(n, bool)
+    for flag in ("iscrowd", "ignore"):
+        if flag in gt:
+            usable &= ~gt[flag].fillna(False).astype(bool).to_numpy()
+    labels = np.searchsorted(categories, gt["category_id"].to_numpy())
+    # GT rows are judged as 0..n-1, prediction rows as n..n+m-1
+    xywh = gt[["x", "y", "w", "h"]].to_numpy(np.float64)
+    image_ids = gt["image_id"].to_numpy()
+    if pred is not None:
+        xywh = np.concatenate([xywh, pred[["x", "y", "w", "h"]].to_numpy(np.float64)])
+        image_ids = np.concatenate([image_ids, pred["image_id"].to_numpy()])
+    groups = pd.Series(np.arange(n + m)).groupby(image_ids, sort=False).groups
+    folds = max(1, min(folds, len(groups)))
+    windows = _Windows(rng, k, jitters, background_per_box, min(1.0, MAX_TRAIN_BOXES / max(1, usable.sum())))
+    for fold_of_image, (image_id, rows) in zip(rng.permutation(len(groups)) % folds, groups.items()):
+        rows = np.asarray(rows)
+        on_gt = rows < n
+        windows.add_image(image_id, image_paths.get(image_id), rows[on_gt], xywh[rows[on_gt]], labels[rows[on_gt]],
+                          usable[rows[on_gt]], rows[~on_gt], xywh[rows[~on_gt]], relative, fold_of_image)
+    data = windows.arrays()
+
+    probs = np.full((n + m, k + 1), np.nan)
+    boxes = np.full((n + m, 4), np.nan)
+    torch.manual_seed(random_state)
+    for f in range(folds):
+        train = data["train_fold"] != f
+        judged = np.flatnonzero(data["judge_fold"] == f)
+        if not train.any() or not len(judged):
+            continue
+        n_steps = steps or int(np.clip(EPOCHS * train.sum() / BATCH, MIN_STEPS, MAX_STEPS))
+        net = _fit(data["train_x"][train], data["train_y"][train], data["train_t"][train], k, n_steps, rng)
+        p, t = _predict(net, data["judge_x"][judged])
+        rows = data["judge_row"][judged]
+        probs[rows] = p
+        boxes[rows] = _decode(t, data["judge_window"][judged]) / data["judge_scale"][judged]
+
+    object_prior = float(np.mean(data["train_y"] < k)) if len(data["train_y"]) else 0.5
+    judged = ~np.isnan(probs[:, 0])
+    object_prob = np.where(judged, 1 - probs[:, k], object_prior)
+    on_gt = judged[:n]
+    class_probs = np.full((n, k), 1.0 / max(k, 1))
+    class_probs[on_gt] = probs[:n][on_gt, :k] / probs[:n][on_gt, :k].sum(1, keepdims=True)
+    from analysis.label_errors import box_iou
+
+    opinion = BoxOpinion(pd.DataFrame(class_probs, index=gt.index, columns=categories), object_prob[:n],
+                         object_prior, boxes[:n], None if pred is None else object_prob[n:])
+    opinion.attrs.update(
+        accuracy=float(np.mean(class_probs[on_gt].argmax(1) == labels[on_gt])) if on_gt.any() else None,
+        median_iou=float(np.median(box_iou(xywh[:n][on_gt], boxes[:n][on_gt]))) if on_gt.any() else None,
+        seconds=round(time.perf_counter() - t0, 1))
+    return opinion
+
+
+class _Windows:
+    """The training and judged windows, collected image by image (each image read once), as uint8 crops."""
+
+    def __init__(self, rng, k: int, jitters: int, background_per_box: float, train_share: float):
+        self.rng, self.k, self.jitters, self.background_per_box = rng, k, jitters, background_per_box
+        self.train_share = train_share
+        self.parts = {key: [] for key in ("train_x", "train_y", "train_t", "train_fold",
+                                          "judge_x", "judge_row", "judge_window", "judge_fold", "judge_scale")}
+
+    def add_image(self, image_id, path, rows: np.ndarray, xywh: np.ndarray, labels: np.ndarray, usable: np.ndarray,
+                  pred_rows: np.ndarray, pred_xywh: np.ndarray, relative: bool, fold: int) -> None:
+        """Windows of one image: its GT boxes ``xywh`` (``rows``; only ``usable`` ones are judged and trained
+        on, but every box keeps background windows away) and its predictions ``pred_xywh`` (``pred_rows``)."""
+        from PIL import Image
+
+        if path is None or not Path(path).is_file():
+            raise InputError(f"image {image_id!r} has no readable file ({path}): check the file, or run without "
+                             "the crop classifier")
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        H, W = rgb.shape[:2]
+        scale = np.array([W, H, W, H], np.float64) if relative else np.ones(4)
+        every, predicted = _to_xyxy(xywh * scale), _to_xyxy(pred_xywh * scale)
+        use = usable & (every[:, 2] - every[:, 0] >= 1) & (every[:, 3] - every[:, 1] >= 1)
+        seen = (predicted[:, 2] - predicted[:, 0] >= 1) & (predicted[:, 3] - predicted[:, 1] >= 1)
+        boxes, rows, labels = every[use], rows[use], labels[use]
+        trained = self.rng.random(len(boxes)) < self.train_share
+        shown, shown_labels = boxes[trained], labels[trained]
+        moved = _jitter(self.rng, np.repeat(shown, self.jitters, 0))
+        n_bg = int(self.rng.poisson(self.background_per_box * len(shown))) if len(shown) else 0
+        background = _background(self.rng, shown, every, W, H, n_bg)
+        judged = np.concatenate([boxes, predicted[seen]])
+        windows = np.concatenate([_window(judged), _window(moved), _window(background)])
+        if not len(windows):
+            return
+        crops = _sample(rgb, windows)
+        n_judged, n_train = len(judged), len(shown) + len(moved) + len(background)
+        self.parts["judge_x"].append(crops[:n_judged])
+        self.parts["judge_row"].append(np.concatenate([rows, pred_rows[seen]]))
+        self.parts["judge_window"].append(windows[:n_judged])
+        self.parts["judge_scale"].append(np.broadcast_to(scale, (n_judged, 4)))
+        self.parts["judge_fold"].append(np.full(n_judged, fold))
+        # training: the GT boxes shown as drawn, moved, and the background
+        train = np.r_[np.flatnonzero(trained), np.arange(n_judged, len(windows))]
+        self.parts["train_x"].append(crops[train])
+        self.parts["train_y"].append(np.concatenate([shown_labels, np.repeat(shown_labels, self.jitters),
+                                                     np.full(len(background), self.k)]))
+        truth = np.concatenate([shown, np.repeat(shown, self.jitters, 0)])
+        self.parts["train_t"].append(np.concatenate([_encode(truth, windows[train[: len(truth)]]),
+                                                     np.full((len(background), 4), np.nan)]))
+        self.parts["train_fold"].append(np.full(n_train, fold))
+
+    def arrays(self) -> dict:
+        crops = np.zeros((0, 3, WINDOW_SIDE, WINDOW_SIDE), np.uint8)
+        empty = {"train_x": crops, "judge_x": crops, "train_t": np.zeros((0, 4)), "judge_window": np.zeros((0, 4)),
+                 "judge_scale": np.zeros((0, 4))}
+        return {key: np.concatenate(parts) if parts else empty.get(key, np.zeros(0, int))
+                for key, parts in self.parts.items()}
+
+
+def _to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+
+
+def _window(xyxy: np.ndarray) -> np.ndarray:
+    """The window (xyxy) a box is judged in: ``CONTEXT`` times its width and height, same centre."""
+    centre, half = (xyxy[:, :2] + xyxy[:, 2:]) / 2, (xyxy[:, 2:] - xyxy[:, :2]) * CONTEXT / 2
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def _encode(truth: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Edges of ``truth`` as fractions of their windows (the regression target)."""
+    size = windows[:, 2:] - windows[:, :2]
+    return (truth - np.tile(windows[:, :2], 2)) / np.tile(size, 2)
+
+
+def _decode(t: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Boxes (xywh) from edge fractions ``t`` of ``windows``."""
+    size = windows[:, 2:] - windows[:, :2]
+    xyxy = np.tile(windows[:, :2], 2) + t * np.tile(size, 2)
+    return np.concatenate([xyxy[:, :2], np.clip(xyxy[:, 2:] - xyxy[:, :2], 0, None)], axis=1)
+
+
+def _jitter(rng, boxes: np.ndarray) -> np.ndarray:
+    """Boxes moved by up to 30% of their width / height and rescaled by 0.67-1.5x per axis."""
+    size = boxes[:, 2:] - boxes[:, :2]
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + rng.uniform(-0.3, 0.3, size.shape) * size
+    half = size * np.exp(rng.uniform(-0.4, 0.4, size.shape)) / 2
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def _background(rng, boxes: np.ndarray, every: np.ndarray, W: int, H: int, n: int) -> np.ndarray:
+    """``n`` boxes (xyxy) of the sizes of ``boxes`` placed at random in the image, overlapping no box of
+    ``every`` at IoU >= 0.2 (a few placements are tried; one that never fits is dropped)."""
+    out = []
+    for w, h in (boxes[:, 2:] - boxes[:, :2])[rng.integers(len(boxes), size=n)]:
+        for _try in range(5):
+            x, y = rng.uniform(0, max(W - w, 0)), rng.uniform(0, max(H - h, 0))
+            inter = (np.clip(np.minimum(x + w, every[:, 2]) - np.maximum(x, every[:, 0]), 0, None)
+                     * np.clip(np.minimum(y + h, every[:, 3]) - np.maximum(y, every[:, 1]), 0, None))
+            areas = (every[:, 2] - every[:, 0]) * (every[:, 3] - every[:, 1])
+            if (inter / (w * h + areas - inter)).max(initial=0) < 0.2:
+                out.append([x, y, x + w, y + h])
+                break
+    return np.array(out, np.float64).reshape(-1, 4)
+
+
+def _sample(rgb: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Bilinear ``WINDOW_SIDE`` x ``WINDOW_SIDE`` crops (N x 3 x side x side, uint8) of the xyxy ``windows``
+    of an H x W x 3 image; outside the image is black. A large image is first shrunk (with anti-aliasing) so
+    that its typical window is at most twice the crop's side, which keeps the resampling from aliasing."""
+    import torch
+    import torch.nn.functional as F
+
+    H, W = rgb.shape[:2]
+    typical = float(np.median(np.maximum(windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1])))
+    image = torch.tensor(rgb, dtype=torch.float32).permute(2, 0, 1)[None]
+    shrink = 2 * WINDOW_SIDE / typical if typical > 0 else 1.0
+    if shrink < 1:
+        image = F.interpolate(image, scale_factor=shrink, mode="bilinear", antialias=True, align_corners=False)
+    w = torch.as_tensor(windows, dtype=torch.float32)
+    theta = torch.zeros(len(w), 2, 3)  # output [-1, 1] -> input [-1, 1] (image corners), per window
+    theta[:, 0, 0] = (w[:, 2] - w[:, 0]) / W
+    theta[:, 0, 2] = (w[:, 0] + w[:, 2]) / W - 1
+    theta[:, 1, 1] = (w[:, 3] - w[:, 1]) / H
+    theta[:, 1, 2] = (w[:, 1] + w[:, 3]) / H - 1
+    crops = []
+    for chunk in torch.split(torch.arange(len(w)), 256):
+        grid = F.affine_grid(theta[chunk], (len(chunk), 3, WINDOW_SIDE, WINDOW_SIDE), align_corners=False)
+        crops.append(F.grid_sample(image.expand(len(chunk), -1, -1, -1), grid, align_corners=False))
+    return torch.cat(crops).round().clamp(0, 255).to(torch.uint8).numpy() if crops else \
+        np.zeros((0, 3, WINDOW_SIDE, WINDOW_SIDE), np.uint8)
+
+
+def _net(k: int):
+    """Three conv blocks and two heads: ``k + 1`` class logits (the last is background) and 4 box edges."""
+    import torch.nn as nn
+
+    class CropNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, WIDTH, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(WIDTH, 2 * WIDTH, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(2 * WIDTH, 4 * WIDTH, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(4 * WIDTH * (WINDOW_SIDE // 8) ** 2, 8 * WIDTH), nn.ReLU())
+            self.classes, self.edges = nn.Linear(8 * WIDTH, k + 1), nn.Linear(8 * WIDTH, 4)
+
+        def forward(self, x):
+            h = self.features(x)
+            return self.classes(h), self.edges(h)
+
+    return CropNet()
+
+
+#: Weight of the box loss (smooth L1 on edge fractions) against the class cross-entropy.
+BOX_LOSS_WEIGHT = 5.0
+
+
+def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, k: int, steps: int, rng, batch: int = BATCH):
+    """Train a :func:`_net` on uint8 crops ``x``, classes ``y`` (``k`` = background) and edge targets ``t``
+    (NaN for background) for ``steps`` batches (AdamW, one-cycle learning rate)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(x)
+    sample = x[torch.from_numpy(rng.choice(len(x), size=min(len(x), 10_000), replace=False))].float()
+    mean = sample.mean((0, 2, 3), keepdim=True)  # per channel, from a sample (the float copy of all is large)
+    sd = sample.std((0, 2, 3), keepdim=True).clamp_min(1.0)
+    y, t = torch.from_numpy(y.astype(np.int64)), torch.from_numpy(np.nan_to_num(t).astype(np.float32))
+    has_box = y < k
+    net = _net(k)
+    net.normalise = (mean, sd)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    net.train()
+    for _ in range(steps):
+        idx = torch.from_numpy(rng.integers(len(x), size=min(batch, len(x))))
+        logits, edges = net((x[idx].float() - mean) / sd)
+        loss = F.cross_entropy(logits, y[idx])
+        box = has_box[idx]
+        if box.any():
+            loss = loss + BOX_LOSS_WEIGHT * F.smooth_l1_loss(edges[box], t[idx][box], beta=0.05)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+    return net.eval()
+
+
+def _predict(net, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (N x k+1) and edge fractions (N x 4) of uint8 crops ``x``."""
+    import torch
+
+    mean, sd = net.normalise
+    probs, edges = [], []
+    with torch.no_grad():
+        for chunk in torch.split(torch.from_numpy(x), 1024):
+            logits, e = net((chunk.float() - mean) / sd)
+            probs.append(torch.softmax(logits, 1).numpy())
+            edges.append(e.numpy())
+    return np.concatenate(probs).astype(np.float64), np.concatenate(edges).astype(np.float64)

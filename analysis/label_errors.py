@@ -125,17 +125,30 @@ Boxes are COCO ``[x, y, w, h]`` in any consistent unit (pixels, or fractions
 of the image): only IoUs and intersection ratios are used, so scaling all
 coordinates changes nothing.
 
-**A second opinion on classes** (optional ``gt_probs``): a weak detector
-confuses classes, and then cannot tell a wrong label from its own mistake.
-``gt_probs`` are class probabilities of each GT box from an independent
-model, e.g. :func:`analysis.crop_classifier.crop_class_probs` (a classifier
-of the box's image crop, each box predicted out of fold). Its posterior that
-the label is wrong, ``w(r_k)``, is independent evidence: the posterior odds
-of a wrong label are ``odds(w(q_k)) * odds(w(r_k)) / prior odds`` (naive
-Bayes; the prior counted once).
+**A second opinion from the images** (optional ``opinion``, a
+:class:`BoxOpinion`): a weak detector confuses classes and places boxes
+loosely, and then cannot tell a label error from its own mistake. A model
+independent of the detector, e.g. :func:`analysis.crop_classifier.crop_opinion`
+(a CNN that judges each box's crop, each image by a model trained on the
+other images' labels), adds what it sees at every GT box and prediction:
+
+* class probabilities ``r``: its posterior that the label is wrong,
+  ``w(r_k)``, is independent evidence: the posterior odds of a wrong label
+  are ``odds(w(q_k)) * odds(w(r_k)) / prior odds`` (naive Bayes; the prior
+  counted once);
+* the probability ``o(g)`` that an object is at the box, computed under its
+  training share of objects ``o_0``: ``spurious`` odds are multiplied by the
+  likelihood ratio ``odds(1 - o(g)) / odds(1 - o_0)``;
+* its own box ``b(g)`` for the object: ``low_iou(g)`` is multiplied by
+  ``o(g) * (1 - loc(IoU(g, b(g))))``, the probability that it too sees the
+  object elsewhere (both witnesses must agree; a product, not odds, since
+  the detector's ``low_iou`` saturates near 1 and would drown the second
+  witness);
+* the probability that an object is at each prediction: ``missing(p)`` is
+  multiplied by it in the same way.
 
 Command line (COCO files in, ranked CSV out; ``--images DIR`` adds the crop
-classifier)::
+classifier's opinion)::
 
     python -m analysis.label_errors --gt GT.json --pred PRED.json --out OUT.csv [--images DIR]
 """
@@ -144,7 +157,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +179,33 @@ _PAIR_CHUNK = 4_000_000
 
 class LabelErrorInputError(InputError):
     """The boxes given to the label-error engine are malformed; the message says how."""
+
+
+@dataclass(frozen=True)
+class BoxOpinion:
+    """A second opinion on every GT box from a model independent of the detector (rows follow the GT table).
+
+    E.g. :func:`analysis.crop_classifier.crop_opinion`, a CNN that judges each
+    box's image crop, trained out of fold on the other images' labels.
+
+    * ``class_probs``: DataFrame, one column per category id: the class of
+      the object at the box (rows are normalised).
+    * ``object_prob`` (optional): probability that an object is at the box as
+      drawn, computed under the prior ``object_prior`` (for a classifier,
+      the share of object examples it was trained with).
+    * ``box`` (optional): N x 4, the model's estimate of the object's box
+      (xywh, the GT's unit; NaN = no estimate).
+    * ``pred_object_prob`` (optional): per row of the predictions table,
+      the model's probability that an object is at the predicted box.
+    * ``attrs``: free-form facts about the model (recorded with runs).
+    """
+
+    class_probs: pd.DataFrame
+    object_prob: np.ndarray | None = None
+    object_prior: float = 0.5
+    box: np.ndarray | None = None
+    pred_object_prob: np.ndarray | None = None
+    attrs: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -501,7 +541,7 @@ def auto_good_box_iou(best_iou: np.ndarray, conf: np.ndarray) -> tuple[float, fl
 
 
 def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.DataFrame | None = None,
-                          gt_probs: pd.DataFrame | None = None, **params) -> pd.DataFrame:
+                          opinion: BoxOpinion | None = None, **params) -> pd.DataFrame:
     """Rank label-error candidates of detection ground truth (see the module docstring).
 
     Args:
@@ -515,11 +555,11 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
             per row of ``pred`` (same order), one column per category id
             (every category of ``gt`` and ``pred`` needs one; more are allowed
             and each row is normalised over all of them).
-        gt_probs: optional class probabilities of each GT box from a second,
-            independent model, e.g. out-of-fold probabilities of a classifier
-            of the box's image crop (:func:`analysis.crop_classifier.crop_class_probs`):
-            one row per row of ``gt``, columns as ``pred_probs``. Its evidence
-            that the label is wrong is combined with the detector's.
+        opinion: optional :class:`BoxOpinion`, a second opinion on each GT
+            box from a model independent of the detector, e.g.
+            :func:`analysis.crop_classifier.crop_opinion`. Its evidence on the
+            class, on whether an object is there and on where it is are
+            combined with the detector's (see the module docstring).
         **params: thresholds, see :class:`Params` (e.g. ``min_score=0.1``,
             ``good_box_iou="auto"``).
 
@@ -558,7 +598,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     cat_codes, categories = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
     g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]
     probs = None if pred_probs is None else _probs(pred_probs, len(pred), categories)[p_order]
-    g_probs = None if gt_probs is None else _probs(gt_probs, len(gt), categories, "gt_probs", "GT box")[g_order]
+    second = None if opinion is None else _second_opinion(opinion, len(gt), len(pred), categories, g_order, p_order)
     g_cat = gt["category_id"].to_numpy()[g_order]
     p_cat = pred["category_id"].to_numpy()[p_order]
     p_raw = pred["score"].to_numpy(np.float64)[p_order]
@@ -611,8 +651,8 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     q_k = by_gt_cls.sum_of_max(fit_pairs, pk) / np.maximum(fit_total, 1e-300)
     odds = p.wrong_class_prior / ((1 - p.wrong_class_prior) * max(1, len(categories) - 1))
     label_wrong = _label_wrong(q_k, odds)
-    if g_probs is not None:  # a second, independent opinion: its likelihood ratio multiplies the odds
-        label_wrong = _combine_independent(label_wrong, _label_wrong(g_probs[np.arange(n_g), g_cls], odds),
+    if second is not None:  # a second, independent opinion: its likelihood ratio multiplies the odds
+        label_wrong = _combine_independent(label_wrong, _label_wrong(second["probs"][np.arange(n_g), g_cls], odds),
                                            p.wrong_class_prior)
     wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * label_wrong, 0.0)
 
@@ -628,6 +668,12 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
     _, moved_arg = by_gt.argmax(moved_pairs)
     low_iou = moved * (1 - np.minimum(1.0, by_gt_cls.sum_of_max(np.where(real, c * loc, 0.0))))
+    if second is not None and second["box"] is not None:
+        # the second opinion's own box for the object must also be elsewhere: both witnesses, taken as
+        # independent, see the object moved (a box it has no estimate for keeps the detector's score)
+        seen = np.isfinite(second["box"]).all(1)
+        low_iou[seen] *= second["object"][seen] * (1 - ramp(box_iou(_xywh(g_box[seen]), second["box"][seen]),
+                                                            *p.low_iou_iou))
 
     # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
     # a real object with prior 1 - spurious_prior, so weak support already makes it likely
@@ -641,6 +687,8 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
                                              np.column_stack([log_w + log_h, log_w - log_h])[~region],
                                              p.spurious_prior)
     spurious = 1 - _with_prior(support, 1 - p.spurious_prior, recall)
+    if second is not None and second["object_given"]:
+        spurious = _combine_independent(spurious, 1 - second["object"], 1 - second["object_prior"])
     _, support_arg = by_gt.argmax(support_pairs)
 
     frames = []
@@ -661,7 +709,9 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     # missing: nothing real of any class covers the prediction
     covered, _ = by_pred.argmax(np.where(real, same, 0.0))
     nearest = _take(iou, nearest_pair, 0.0)
-    frames.append(_missing(np.where(silenced, 0.0, conf), 1 - covered, nearest, p_cls, p_img, p_box, p))
+    # a second opinion must also see an object there (both witnesses, as for low_iou)
+    uncovered = (1 - covered) * (1.0 if second is None else second["pred_object"])
+    frames.append(_missing(np.where(silenced, 0.0, conf), uncovered, nearest, p_cls, p_img, p_box, p))
 
     result = _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order,
                        g_box, p_box, g_cat, p_cat, p_raw, conf)
@@ -700,6 +750,32 @@ def _with_prior(prob: np.ndarray, prior: float, recall=1.0) -> np.ndarray:
     """
     evidence = recall * prob / np.maximum(1 - prob, 1e-12) + (1 - recall)
     return prior * evidence / np.maximum(prior * evidence + 1 - prior, 1e-300)
+
+
+def _second_opinion(opinion: BoxOpinion, n_g: int, n_p: int, categories, g_order: np.ndarray,
+                    p_order: np.ndarray) -> dict:
+    """``opinion``'s arrays checked and in the engine's (image-sorted) GT and prediction order."""
+    if not isinstance(opinion, BoxOpinion):
+        raise LabelErrorInputError(f"opinion must be a BoxOpinion, got {type(opinion).__name__}.")
+    out = {"probs": _probs(opinion.class_probs, n_g, categories, "opinion.class_probs", "GT box")[g_order],
+           "object_given": opinion.object_prob is not None, "object": np.ones(n_g), "box": None,
+           "pred_object": np.ones(n_p),
+           "object_prior": float(opinion.object_prior)}
+    if not 0 < out["object_prior"] < 1:
+        raise LabelErrorInputError(f"opinion.object_prior must be strictly between 0 and 1, got {opinion.object_prior!r}.")
+    for name, key, shape, order in (("object_prob", "object", (n_g,), g_order), ("box", "box", (n_g, 4), g_order),
+                                    ("pred_object_prob", "pred_object", (n_p,), p_order)):
+        value = getattr(opinion, name)
+        if value is None:
+            continue
+        value = np.asarray(value, np.float64)
+        if value.shape != shape:
+            raise LabelErrorInputError(f"opinion.{name} must have shape {shape} (one row per "
+                                       f"{'prediction' if name.startswith('pred') else 'GT box'}), got {value.shape}.")
+        if name != "box" and not ((value >= 0) & (value <= 1)).all():
+            raise LabelErrorInputError(f"opinion.{name} must be probabilities in [0, 1].")
+        out[key] = value[order]
+    return out
 
 
 def _probs(table, n_rows: int, categories, name: str = "pred_probs", row: str = "prediction") -> np.ndarray:
@@ -891,21 +967,21 @@ def run_files(gt_path, pred_path, *, skip_invalid: bool = False, images=None, **
     """Load a COCO instances file and a COCO results file and rank their label errors.
 
     With ``images`` (the folder the instances' ``file_name`` are relative to),
-    each box's class is also judged by a classifier of its crop
-    (:func:`analysis.crop_classifier.crop_class_probs`).
+    each box is also judged by a CNN of its crop
+    (:func:`analysis.crop_classifier.crop_opinion`).
     """
     from analysis.coco import load_json
 
     instances = load_json(gt_path, "Ground-truth file")
     results = load_json(pred_path, "Predictions file")
     gt, pred, pred_probs = coco_to_frames(instances, results, skip_invalid=skip_invalid)
-    gt_probs = None
+    opinion = None
     if images is not None:
-        from analysis.crop_classifier import crop_class_probs
+        from analysis.crop_classifier import crop_opinion
 
         paths = {im["id"]: Path(images) / im.get("file_name", "") for im in instances.get("images", [])}
-        gt_probs = crop_class_probs(gt, paths)
-    return find_detection_errors(gt, pred, pred_probs=pred_probs, gt_probs=gt_probs, **params)
+        opinion = crop_opinion(gt, paths, pred)
+    return find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
 
 
 def main(argv=None) -> int:
@@ -921,8 +997,8 @@ def main(argv=None) -> int:
     parser.add_argument("--good-box-iou", default=None,
                         help="'auto' or LO,HI: IoU ramp for a well-drawn box (default 0.5,0.7)")
     parser.add_argument("--images", default=None,
-                        help="folder of the images (COCO file_name relative to it): also judge each box's class "
-                             "by a classifier of its crop")
+                        help="folder of the images (COCO file_name relative to it): also judge every box by a "
+                             "CNN of its crop (class, object or not, where), trained out of fold on the labels")
     parser.add_argument("--skip-invalid", action="store_true",
                         help="drop invalid annotations / predictions instead of stopping")
     args = parser.parse_args(argv)
@@ -946,4 +1022,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, so that its classes (BoxOpinion) are the ones other modules import
+    from analysis.label_errors import main as module_main
+
+    sys.exit(module_main())

@@ -103,10 +103,13 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             class of ``samples.classes[pred_field]``, or of ``default_classes``),
             their softmax is the engine's ``pred_probs``.
         run_key: the key of the FiftyOne run recorded on the dataset.
-        crop_classifier: also judge each GT box's class by a classifier of
-            its image crop (:func:`analysis.crop_classifier.crop_class_probs`,
-            the engine's ``gt_probs``): helps where the detector confuses
-            classes; reads every image once.
+        crop_classifier: also judge every box by a CNN of its image crop
+            trained out of fold on the labels
+            (:func:`analysis.crop_classifier.crop_opinion`, the engine's
+            ``opinion``): its class, whether an object is there and where;
+            helps where the detector confuses classes or places boxes
+            loosely. Reads every image once and trains three small models
+            (about a minute for 2,000 boxes on 2 cores).
         **params: engine thresholds (see :class:`analysis.label_errors.Params`).
 
     Returns:
@@ -134,10 +137,10 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     gt = gt.rename(columns={"label_id": "ann_id"})
     pred = pred.rename(columns={"label_id": "pred_id", "confidence": "score"}).astype({"score": np.float64})
     pred_probs = _class_probs(samples, pred_field, pred.pop("logits"))
-    gt_probs = _crop_probs(samples, gt) if crop_classifier else None
-    result = find_detection_errors(gt, pred, pred_probs=pred_probs, gt_probs=gt_probs, **params)
-    if gt_probs is not None:  # recorded with the run: how good the second opinion was
-        result.attrs["params"]["crop_classifier"] = dict(gt_probs.attrs)
+    opinion = _crop_opinion(samples, gt, pred) if crop_classifier else None
+    result = find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
+    if opinion is not None:  # recorded with the run: how good the second opinion was
+        result.attrs["params"]["crop_classifier"] = dict(opinion.attrs)
 
     _clear(samples._dataset, (gt_field, pred_field))
     # a label with several candidates carries its strongest (the table is sorted by score)
@@ -240,12 +243,12 @@ def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
     samples.save_run_results(run_key, results, overwrite=True)
 
 
-def _crop_probs(samples, gt: pd.DataFrame) -> pd.DataFrame:
-    """The crop classifier's out-of-fold class probabilities of the GT boxes ``gt`` (relative boxes)."""
-    from analysis.crop_classifier import crop_class_probs
+def _crop_opinion(samples, gt: pd.DataFrame, pred: pd.DataFrame):
+    """The crop classifier's out-of-fold opinion on the boxes ``gt`` and ``pred`` (relative boxes)."""
+    from analysis.crop_classifier import crop_opinion
 
     ids, paths = samples.values(["id", "filepath"])
-    return crop_class_probs(gt, dict(zip(ids, paths)), relative=True)
+    return crop_opinion(gt, dict(zip(ids, paths)), pred, relative=True)
 
 
 def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:

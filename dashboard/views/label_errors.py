@@ -25,9 +25,11 @@ pred_field = c2.selectbox("Predictions field", pred_fields,
                           index=pred_fields.index(datasets.PRED_FIELD) if datasets.PRED_FIELD in pred_fields else 0)
 
 crop_classifier = st.checkbox(
-    "Second opinion on classes from a classifier of the box crops", value=False,
-    help="Cuts out every ground-truth box and predicts its class with a classifier trained on the other boxes "
-         "(cross-validated); helps when the detector confuses classes. Reads every image once, so it is slower.")
+    "Second opinion from a crop classifier (class, object or not, where)", value=False,
+    help="A small CNN looks at every box with its surroundings and says its class (or background) and where the "
+         "object's box is; each image is judged by a model trained on the other images' labels (cross-validated). "
+         "Helps when the detector confuses classes or places boxes loosely. Reads every image once and trains "
+         "three small models: about a minute for 2,000 boxes on 2 cores.")
 if st.button("Find label errors", type="primary", icon=":material/search:"):
     with st.spinner("Ranking error candidates"):
         try:
