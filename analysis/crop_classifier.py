@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import InputError
-from analysis.label_errors import BoxOpinion
+from analysis.label_errors import BoxOpinion, _xyxy, box_iou
 
 #: Crop side in pixels of :func:`crop_pixels`: digits, cells and most small objects stay recognisable at 16 x 16.
 CROP_SIDE = 16
@@ -57,12 +57,7 @@ def crop_pixels(boxes: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE,
     valid = np.zeros(len(boxes), bool)
     rows = pd.Series(np.arange(len(boxes))).groupby(boxes["image_id"].to_numpy(), sort=False).groups
     for image_id, idx in rows.items():
-        path = image_paths.get(image_id)
-        if path is None or not Path(path).is_file():
-            raise InputError(f"image {image_id!r} of the ground truth has no readable file ({path}): check the "
-                             "file, or run without the crop classifier")
-        with Image.open(path) as im:
-            grey = im.convert("L")
+        grey = _open_image(image_id, image_paths.get(image_id), "L")
         W, H = grey.size
         for i, (x, y, w, h) in zip(idx, xywh[idx] * ([W, H, W, H] if relative else 1)):
             if w < 1 or h < 1:
@@ -74,6 +69,17 @@ def crop_pixels(boxes: pd.DataFrame, image_paths: dict, side: int = CROP_SIDE,
                 crop = grey.crop((round(x), round(y), round(x + w), round(y + h))).resize((side, side), Image.BILINEAR)
             X[i] = np.asarray(crop, np.float32).ravel() / 255
     return X, valid
+
+
+def _open_image(image_id, path, mode: str):
+    """The image at ``path`` converted to PIL ``mode``; an InputError naming ``image_id`` if there is no file."""
+    from PIL import Image
+
+    if path is None or not Path(path).is_file():
+        raise InputError(f"image {image_id!r} has no readable file ({path}): check the file, or leave the image "
+                         "out (without the crop classifier, for label errors)")
+    with Image.open(path) as im:
+        return im.convert(mode)
 
 
 #: Channels of the CNN's first layer (doubled in each of the next two).
@@ -169,8 +175,6 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     on_gt = judged[:n]
     class_probs = np.full((n, k), 1.0 / max(k, 1))
     class_probs[on_gt] = probs[:n][on_gt, :k] / probs[:n][on_gt, :k].sum(1, keepdims=True)
-    from analysis.label_errors import box_iou
-
     opinion = BoxOpinion(pd.DataFrame(class_probs, index=gt.index, columns=categories), object_prob[:n],
                          object_prior, boxes[:n], None if pred is None else object_prob[n:])
     opinion.attrs.update(
@@ -193,16 +197,10 @@ class _Windows:
                   pred_rows: np.ndarray, pred_xywh: np.ndarray, relative: bool, fold: int) -> None:
         """Windows of one image: its GT boxes ``xywh`` (``rows``; only ``usable`` ones are judged and trained
         on, but every box keeps background windows away) and its predictions ``pred_xywh`` (``pred_rows``)."""
-        from PIL import Image
-
-        if path is None or not Path(path).is_file():
-            raise InputError(f"image {image_id!r} has no readable file ({path}): check the file, or run without "
-                             "the crop classifier")
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
+        rgb = np.asarray(_open_image(image_id, path, "RGB"))
         H, W = rgb.shape[:2]
         scale = np.array([W, H, W, H], np.float64) if relative else np.ones(4)
-        every, predicted = _to_xyxy(xywh * scale), _to_xyxy(pred_xywh * scale)
+        every, predicted = _xyxy(xywh * scale), _xyxy(pred_xywh * scale)
         use = usable & (every[:, 2] - every[:, 0] >= 1) & (every[:, 3] - every[:, 1] >= 1)
         seen = (predicted[:, 2] - predicted[:, 0] >= 1) & (predicted[:, 3] - predicted[:, 1] >= 1)
         boxes, rows, labels = every[use], rows[use], labels[use]
@@ -238,10 +236,6 @@ class _Windows:
                  "judge_scale": np.zeros((0, 4))}
         return {key: np.concatenate(parts) if parts else empty.get(key, np.zeros(0, int))
                 for key, parts in self.parts.items()}
-
-
-def _to_xyxy(xywh: np.ndarray) -> np.ndarray:
-    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
 
 def _window(xyxy: np.ndarray) -> np.ndarray:
