@@ -8,12 +8,17 @@ themselves, the way the second stage of a two-stage detector looks at one
 region: a small CNN sees each box with its surroundings (a window twice the
 box's size, resampled to ``side`` x ``side`` RGB pixels) and predicts
 
-* the class of the object at the box, or "background" (nothing there), and
-* the object's true box, as offsets of its edges within the window.
+* the class of the object at the box, or "background" (nothing there),
+* the object's true box, as offsets of its edges within the window, and
+* the IoU of the window's box with the object's box (how well the box fits,
+  as IoU-Net's localisation confidence).
 
 It is trained on the GT boxes of the dataset: each box moved and rescaled at
 random (so it learns where the object is from a badly placed window), plus
-background windows that touch no GT box. Each image's boxes are judged by a
+background windows that touch no GT box: random ones, and the detector's
+predictions that touch no GT box (hard negatives, as the second stage of a
+two-stage detector is trained on the first stage's proposals: clutter that
+looks like part of an object is what it must learn to reject). Each image's boxes are judged by a
 model trained on the other folds of images only (cross-validation), so a
 wrong label or a badly drawn box cannot teach the model to agree with itself;
 the few errors among the training folds only blur it a little. This is the
@@ -34,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import InputError
-from analysis.label_errors import BoxOpinion, _xyxy, box_iou
+from analysis.label_errors import BoxOpinion, _xywh, _xyxy, box_iou
+from analysis.synthetic import iou_xywh
 
 #: Crop side in pixels of :func:`crop_pixels`: digits, cells and most small objects stay recognisable at 16 x 16.
 CROP_SIDE = 16
@@ -107,21 +113,25 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     (default: :data:`EPOCHS` passes over the training windows, between
     :data:`MIN_STEPS` and :data:`MAX_STEPS`, which bounds the time); per
     GT box ``jitters`` moved windows (shifted up to 30% of the side, scaled
-    0.67-1.5x per axis) and on average ``background_per_box`` windows on no
-    GT box (IoU < 0.2 with every box); at most :data:`MAX_TRAIN_BOXES` GT
-    boxes, drawn at random, give training windows (all are judged).
+    0.67-1.5x per axis), on average ``background_per_box`` windows placed at
+    random on no GT box (IoU < 0.2 with every box) and, with ``pred``, the
+    predictions on no GT box (IoU < 0.2) as background; at most
+    :data:`MAX_TRAIN_BOXES` GT boxes, drawn at random, give training windows
+    (all are judged; predictions are kept in the same share).
 
     Output: a :class:`analysis.label_errors.BoxOpinion` whose rows follow
     ``gt``: ``class_probs`` (one column per category id, rows sum to 1),
     ``object_prob`` (probability that an object is at the box as drawn) with
     ``object_prior`` (the share of object windows in training: the prior
     that probability was computed under), ``box`` (the object's box, xywh in
-    ``gt``'s unit) and, with ``pred``, ``pred_object_prob`` (per prediction
-    row). Crowd / ignore boxes, boxes under a pixel and boxes of a fold
-    without training data get no opinion (uniform classes, ``object_prob =
-    object_prior``, NaN box). ``attrs``: the out-of-fold ``accuracy`` of the
-    class against the given labels, the median IoU of the estimated boxes
-    with the drawn ones (``median_iou``), ``seconds``.
+    ``gt``'s unit), ``drawn_iou`` (the drawn box's IoU with the object: the
+    mean of two estimates, the IoU head's and the IoU of the drawn box with
+    ``box``) and, with ``pred``, ``pred_object_prob`` (per prediction row).
+    Crowd / ignore boxes, boxes under a pixel and boxes of a fold without
+    training data get no opinion (uniform classes, ``object_prob =
+    object_prior``, NaN box and ``drawn_iou``). ``attrs``: the out-of-fold
+    ``accuracy`` of the class against the given labels, the median IoU of the
+    estimated boxes with the drawn ones (``median_iou``), ``seconds``.
 
     Raises:
         InputError: an image that cannot be read.
@@ -156,6 +166,7 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
 
     probs = np.full((n + m, k + 1), np.nan)
     boxes = np.full((n + m, 4), np.nan)
+    fit = np.full(n + m, np.nan)  # the IoU head's estimate of the judged box's IoU with the object
     torch.manual_seed(random_state)
     for f in range(folds):
         train = data["train_fold"] != f
@@ -163,10 +174,11 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
         if not train.any() or not len(judged):
             continue
         n_steps = steps or int(np.clip(EPOCHS * train.sum() / BATCH, MIN_STEPS, MAX_STEPS))
-        net = _fit(data["train_x"][train], data["train_y"][train], data["train_t"][train], k, n_steps, rng)
-        p, t = _predict(net, data["judge_x"][judged])
+        net = _fit(data["train_x"][train], data["train_y"][train], data["train_t"][train], data["train_iou"][train],
+                   k, n_steps, rng)
+        p, t, iou = _predict(net, data["judge_x"][judged])
         rows = data["judge_row"][judged]
-        probs[rows] = p
+        probs[rows], fit[rows] = p, iou
         boxes[rows] = _decode(t, data["judge_window"][judged]) / data["judge_scale"][judged]
 
     object_prior = float(np.mean(data["train_y"] < k)) if len(data["train_y"]) else 0.5
@@ -175,8 +187,9 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     on_gt = judged[:n]
     class_probs = np.full((n, k), 1.0 / max(k, 1))
     class_probs[on_gt] = probs[:n][on_gt, :k] / probs[:n][on_gt, :k].sum(1, keepdims=True)
+    drawn_iou = (fit[:n] + box_iou(xywh[:n], boxes[:n])) / 2  # two estimates of one IoU: their mean
     opinion = BoxOpinion(pd.DataFrame(class_probs, index=gt.index, columns=categories), object_prob[:n],
-                         object_prior, boxes[:n], None if pred is None else object_prob[n:])
+                         object_prior, boxes[:n], None if pred is None else object_prob[n:], drawn_iou)
     opinion.attrs.update(
         accuracy=float(np.mean(class_probs[on_gt].argmax(1) == labels[on_gt])) if on_gt.any() else None,
         median_iou=float(np.median(box_iou(xywh[:n][on_gt], boxes[:n][on_gt]))) if on_gt.any() else None,
@@ -190,7 +203,7 @@ class _Windows:
     def __init__(self, rng, k: int, jitters: int, background_per_box: float, train_share: float):
         self.rng, self.k, self.jitters, self.background_per_box = rng, k, jitters, background_per_box
         self.train_share = train_share
-        self.parts = {key: [] for key in ("train_x", "train_y", "train_t", "train_fold",
+        self.parts = {key: [] for key in ("train_x", "train_y", "train_t", "train_iou", "train_fold",
                                           "judge_x", "judge_row", "judge_window", "judge_fold", "judge_scale")}
 
     def add_image(self, image_id, path, rows: np.ndarray, xywh: np.ndarray, labels: np.ndarray, usable: np.ndarray,
@@ -208,7 +221,12 @@ class _Windows:
         shown, shown_labels = boxes[trained], labels[trained]
         moved = _jitter(self.rng, np.repeat(shown, self.jitters, 0))
         n_bg = int(self.rng.poisson(self.background_per_box * len(shown))) if len(shown) else 0
-        background = _background(self.rng, shown, every, W, H, n_bg)
+        # background: random windows, and the predictions that touch no GT box (hard negatives), except
+        # inside crowd / ignore regions, whose objects are real but unlabelled
+        off = predicted[seen]
+        off = off[(_max_iou(off, every) < BACKGROUND_IOU) & (_max_ioa(off, every[~usable]) < 0.5)]
+        background = np.concatenate([_background(self.rng, shown, every, W, H, n_bg),
+                                     off[self.rng.random(len(off)) < self.train_share]])
         judged = np.concatenate([boxes, predicted[seen]])
         windows = np.concatenate([_window(judged), _window(moved), _window(background)])
         if not len(windows):
@@ -228,12 +246,14 @@ class _Windows:
         truth = np.concatenate([shown, np.repeat(shown, self.jitters, 0)])
         self.parts["train_t"].append(np.concatenate([_encode(truth, windows[train[: len(truth)]]),
                                                      np.full((len(background), 4), np.nan)]))
+        self.parts["train_iou"].append(np.concatenate([box_iou(_xywh(np.concatenate([shown, moved])), _xywh(truth)),
+                                                       np.zeros(len(background))]))
         self.parts["train_fold"].append(np.full(n_train, fold))
 
     def arrays(self) -> dict:
         crops = np.zeros((0, 3, WINDOW_SIDE, WINDOW_SIDE), np.uint8)
         empty = {"train_x": crops, "judge_x": crops, "train_t": np.zeros((0, 4)), "judge_window": np.zeros((0, 4)),
-                 "judge_scale": np.zeros((0, 4))}
+                 "judge_scale": np.zeros((0, 4)), "train_iou": np.zeros(0)}
         return {key: np.concatenate(parts) if parts else empty.get(key, np.zeros(0, int))
                 for key, parts in self.parts.items()}
 
@@ -265,17 +285,31 @@ def _jitter(rng, boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
+#: A window overlapping every GT box by less than this IoU shows no object (background in training).
+BACKGROUND_IOU = 0.2
+
+
+def _max_iou(boxes: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """Per box of ``boxes`` (xyxy), its largest IoU with a box of ``every`` (xyxy; 0 if none)."""
+    return iou_xywh(_xywh(boxes), _xywh(every)).max(1, initial=0.0)
+
+
+def _max_ioa(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Per box of ``boxes`` (xyxy), the largest share of its area inside one of ``regions`` (xyxy; 0 if none)."""
+    iw = np.minimum(boxes[:, None, 2], regions[:, 2]) - np.maximum(boxes[:, None, 0], regions[:, 0])
+    ih = np.minimum(boxes[:, None, 3], regions[:, 3]) - np.maximum(boxes[:, None, 1], regions[:, 1])
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return (np.clip(iw, 0, None) * np.clip(ih, 0, None) / np.maximum(area, 1e-12)[:, None]).max(1, initial=0.0)
+
+
 def _background(rng, boxes: np.ndarray, every: np.ndarray, W: int, H: int, n: int) -> np.ndarray:
     """``n`` boxes (xyxy) of the sizes of ``boxes`` placed at random in the image, overlapping no box of
-    ``every`` at IoU >= 0.2 (a few placements are tried; one that never fits is dropped)."""
+    ``every`` at IoU >= ``BACKGROUND_IOU`` (a few placements are tried; one that never fits is dropped)."""
     out = []
     for w, h in (boxes[:, 2:] - boxes[:, :2])[rng.integers(len(boxes), size=n)]:
         for _try in range(5):
             x, y = rng.uniform(0, max(W - w, 0)), rng.uniform(0, max(H - h, 0))
-            inter = (np.clip(np.minimum(x + w, every[:, 2]) - np.maximum(x, every[:, 0]), 0, None)
-                     * np.clip(np.minimum(y + h, every[:, 3]) - np.maximum(y, every[:, 1]), 0, None))
-            areas = (every[:, 2] - every[:, 0]) * (every[:, 3] - every[:, 1])
-            if (inter / (w * h + areas - inter)).max(initial=0) < 0.2:
+            if _max_iou(np.array([[x, y, x + w, y + h]]), every)[0] < BACKGROUND_IOU:
                 out.append([x, y, x + w, y + h])
                 break
     return np.array(out, np.float64).reshape(-1, 4)
@@ -309,7 +343,8 @@ def _sample(rgb: np.ndarray, windows: np.ndarray) -> np.ndarray:
 
 
 def _net(k: int):
-    """Three conv blocks and two heads: ``k + 1`` class logits (the last is background) and 4 box edges."""
+    """Three conv blocks and three heads: ``k + 1`` class logits (the last is background), 4 box edges and
+    the logit of the window's box's IoU with the object."""
     import torch.nn as nn
 
     class CropNet(nn.Module):
@@ -321,10 +356,11 @@ def _net(k: int):
                 nn.Conv2d(2 * WIDTH, 4 * WIDTH, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                 nn.Flatten(), nn.Linear(4 * WIDTH * (WINDOW_SIDE // 8) ** 2, 8 * WIDTH), nn.ReLU())
             self.classes, self.edges = nn.Linear(8 * WIDTH, k + 1), nn.Linear(8 * WIDTH, 4)
+            self.fit = nn.Linear(8 * WIDTH, 1)
 
         def forward(self, x):
             h = self.features(x)
-            return self.classes(h), self.edges(h)
+            return self.classes(h), self.edges(h), self.fit(h)[:, 0]
 
     return CropNet()
 
@@ -333,9 +369,11 @@ def _net(k: int):
 BOX_LOSS_WEIGHT = 5.0
 
 
-def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, k: int, steps: int, rng, batch: int = BATCH):
-    """Train a :func:`_net` on uint8 crops ``x``, classes ``y`` (``k`` = background) and edge targets ``t``
-    (NaN for background) for ``steps`` batches (AdamW, one-cycle learning rate)."""
+def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, iou: np.ndarray, k: int, steps: int, rng,
+         batch: int = BATCH):
+    """Train a :func:`_net` on uint8 crops ``x``, classes ``y`` (``k`` = background), edge targets ``t``
+    (NaN for background) and IoU targets ``iou`` (of the window's box with the object; cross-entropy
+    with the IoU as a soft label) for ``steps`` batches (AdamW, one-cycle learning rate)."""
     import torch
     import torch.nn.functional as F
 
@@ -344,6 +382,7 @@ def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, k: int, steps: int, rng, b
     mean = sample.mean((0, 2, 3), keepdim=True)  # per channel, from a sample (the float copy of all is large)
     sd = sample.std((0, 2, 3), keepdim=True).clamp_min(1.0)
     y, t = torch.from_numpy(y.astype(np.int64)), torch.from_numpy(np.nan_to_num(t).astype(np.float32))
+    iou = torch.from_numpy(iou.astype(np.float32))
     has_box = y < k
     net = _net(k)
     net.normalise = (mean, sd)
@@ -352,11 +391,12 @@ def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, k: int, steps: int, rng, b
     net.train()
     for _ in range(steps):
         idx = torch.from_numpy(rng.integers(len(x), size=min(batch, len(x))))
-        logits, edges = net((x[idx].float() - mean) / sd)
+        logits, edges, fit = net((x[idx].float() - mean) / sd)
         loss = F.cross_entropy(logits, y[idx])
         box = has_box[idx]
         if box.any():
-            loss = loss + BOX_LOSS_WEIGHT * F.smooth_l1_loss(edges[box], t[idx][box], beta=0.05)
+            loss = loss + BOX_LOSS_WEIGHT * F.smooth_l1_loss(edges[box], t[idx][box], beta=0.05) \
+                + F.binary_cross_entropy_with_logits(fit[box], iou[idx][box])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -364,15 +404,18 @@ def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, k: int, steps: int, rng, b
     return net.eval()
 
 
-def _predict(net, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (N x k+1) and edge fractions (N x 4) of uint8 crops ``x``."""
+def _predict(net, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities (N x k+1), edge fractions (N x 4) and IoU of the window's box with the object (N)
+    of uint8 crops ``x``."""
     import torch
 
     mean, sd = net.normalise
-    probs, edges = [], []
+    probs, edges, fits = [], [], []
     with torch.no_grad():
         for chunk in torch.split(torch.from_numpy(x), 1024):
-            logits, e = net((chunk.float() - mean) / sd)
+            logits, e, fit = net((chunk.float() - mean) / sd)
             probs.append(torch.softmax(logits, 1).numpy())
             edges.append(e.numpy())
-    return np.concatenate(probs).astype(np.float64), np.concatenate(edges).astype(np.float64)
+            fits.append(torch.sigmoid(fit).numpy())
+    return (np.concatenate(probs).astype(np.float64), np.concatenate(edges).astype(np.float64),
+            np.concatenate(fits).astype(np.float64))

@@ -139,11 +139,13 @@ other images' labels), adds what it sees at every GT box and prediction:
 * the probability ``o(g)`` that an object is at the box, computed under its
   training share of objects ``o_0``: ``spurious`` odds are multiplied by the
   likelihood ratio ``odds(1 - o(g)) / odds(1 - o_0)``;
-* its own box ``b(g)`` for the object: ``low_iou(g)`` is multiplied by
-  ``o(g) * (1 - loc(IoU(g, b(g))))``, the probability that it too sees the
-  object elsewhere (both witnesses must agree; a product, not odds, since
-  the detector's ``low_iou`` saturates near 1 and would drown the second
-  witness);
+* its estimate ``v(g)`` of the drawn box's IoU with the object (default:
+  the IoU of the drawn box with its own box ``b(g)`` for the object):
+  ``low_iou(g)`` is multiplied by ``1 - loc(v(g))``, the probability that
+  it too sees the object elsewhere (both witnesses must agree; a product,
+  not odds, since the detector's ``low_iou`` saturates near 1 and would
+  drown the second witness; not times ``o(g)``, which is lower exactly
+  where a badly drawn box shows less of its object);
 * the probability that an object is at each prediction: ``missing(p)`` is
   multiplied by it in the same way.
 
@@ -197,6 +199,9 @@ class BoxOpinion:
       (xywh, the GT's unit; NaN = no estimate).
     * ``pred_object_prob`` (optional): per row of the predictions table,
       the model's probability that an object is at the predicted box.
+    * ``drawn_iou`` (optional): N, the model's estimate of each drawn box's
+      IoU with its object (NaN = no estimate); default: the IoU of the drawn
+      box with ``box``.
     * ``attrs``: free-form facts about the model (recorded with runs).
     """
 
@@ -205,6 +210,7 @@ class BoxOpinion:
     object_prior: float = 0.5
     box: np.ndarray | None = None
     pred_object_prob: np.ndarray | None = None
+    drawn_iou: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
 
 
@@ -668,12 +674,16 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
     _, moved_arg = by_gt.argmax(moved_pairs)
     low_iou = moved * (1 - np.minimum(1.0, by_gt_cls.sum_of_max(np.where(real, c * loc, 0.0))))
-    if second is not None and second["box"] is not None:
-        # the second opinion's own box for the object must also be elsewhere: both witnesses, taken as
-        # independent, see the object moved (a box it has no estimate for keeps the detector's score)
-        seen = np.isfinite(second["box"]).all(1)
-        low_iou[seen] *= second["object"][seen] * (1 - ramp(box_iou(_xywh(g_box[seen]), second["box"][seen]),
-                                                            *p.low_iou_iou))
+    if second is not None and (second["drawn_iou"] is not None or second["box"] is not None):
+        # the second opinion must also see the drawn box fit its object badly: both witnesses, taken as
+        # independent, see the object moved (a box it has no estimate for keeps the detector's score). Not
+        # times its objectness at the drawn box: a badly drawn box shows less of its object, so that would
+        # doubt exactly the boxes sought (the detector's evidence already says an object is there).
+        drawn_iou = second["drawn_iou"]
+        if drawn_iou is None:
+            drawn_iou = box_iou(_xywh(g_box), second["box"])
+        seen = np.isfinite(drawn_iou)
+        low_iou[seen] *= 1 - ramp(drawn_iou[seen], *p.low_iou_iou)
 
     # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
     # a real object with prior 1 - spurious_prior, so weak support already makes it likely
@@ -758,13 +768,14 @@ def _second_opinion(opinion: BoxOpinion, n_g: int, n_p: int, categories, g_order
     if not isinstance(opinion, BoxOpinion):
         raise LabelErrorInputError(f"opinion must be a BoxOpinion, got {type(opinion).__name__}.")
     out = {"probs": _probs(opinion.class_probs, n_g, categories, "opinion.class_probs", "GT box")[g_order],
-           "object_given": opinion.object_prob is not None, "object": np.ones(n_g), "box": None,
+           "object_given": opinion.object_prob is not None, "object": np.ones(n_g), "box": None, "drawn_iou": None,
            "pred_object": np.ones(n_p),
            "object_prior": float(opinion.object_prior)}
     if not 0 < out["object_prior"] < 1:
         raise LabelErrorInputError(f"opinion.object_prior must be strictly between 0 and 1, got {opinion.object_prior!r}.")
     for name, key, shape, order in (("object_prob", "object", (n_g,), g_order), ("box", "box", (n_g, 4), g_order),
-                                    ("pred_object_prob", "pred_object", (n_p,), p_order)):
+                                    ("pred_object_prob", "pred_object", (n_p,), p_order),
+                                    ("drawn_iou", "drawn_iou", (n_g,), g_order)):
         value = getattr(opinion, name)
         if value is None:
             continue
@@ -772,8 +783,9 @@ def _second_opinion(opinion: BoxOpinion, n_g: int, n_p: int, categories, g_order
         if value.shape != shape:
             raise LabelErrorInputError(f"opinion.{name} must have shape {shape} (one row per "
                                        f"{'prediction' if name.startswith('pred') else 'GT box'}), got {value.shape}.")
-        if name != "box" and not ((value >= 0) & (value <= 1)).all():
-            raise LabelErrorInputError(f"opinion.{name} must be probabilities in [0, 1].")
+        estimate = name in ("box", "drawn_iou")  # NaN: no estimate
+        if name != "box" and not (((value >= 0) & (value <= 1)) | (estimate & np.isnan(value))).all():
+            raise LabelErrorInputError(f"opinion.{name} must be {'IoUs' if estimate else 'probabilities'} in [0, 1].")
         out[key] = value[order]
     return out
 

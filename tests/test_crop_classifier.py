@@ -18,11 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SIDE, BOX = 200, 30
 
 
-def scenes(folder: Path, n_images=12, wrong=(3, 1), moved=(5, 2), spurious=(7, 3)):
+#: Where scenes(..., clutter=True) draws half a cross (one bar) that nobody labels, xywh.
+CLUTTER = (55, 55, BOX, BOX)
+
+
+def scenes(folder: Path, n_images=12, wrong=(3, 1), moved=(5, 2), spurious=(7, 3), clutter=False):
     """Images with 4 slots each, alternately a filled square ("square") and a cross ("cross"), on a noisy
     background. Label errors: at ``wrong`` = (image, slot) a square labelled "cross"; at ``moved`` the box is
-    shifted by 40% of its side; at ``spurious`` nothing is drawn but the box is labelled. Returns gt (pixels,
-    with columns ``error`` and the true box ``tx, ty``) and the image paths."""
+    shifted by 40% of its side; at ``spurious`` nothing is drawn but the box is labelled. With ``clutter``,
+    every image also shows an unlabelled bar at :data:`CLUTTER`. Returns gt (pixels, with columns ``error``
+    and the true box ``tx, ty``) and the image paths."""
     rng = np.random.default_rng(0)
     rows, paths = [], {}
     for i in range(n_images):
@@ -43,6 +48,9 @@ def scenes(folder: Path, n_images=12, wrong=(3, 1), moved=(5, 2), spurious=(7, 3
             assert error != "wrong_class" or kind == "square"
             shift = 0.4 * BOX if error == "low_iou" else 0
             rows.append((i, 100 * i + slot, label, x + shift, y + shift, BOX, BOX, error, x, y))
+        if clutter:
+            x, y = CLUTTER[:2]
+            draw.line([x, y + BOX // 2, x + BOX, y + BOX // 2], fill=255, width=4)
         paths[i] = folder / f"{i}.png"
         im.save(paths[i])
     gt = pd.DataFrame(rows, columns=["image_id", "ann_id", "category_id", "x", "y", "w", "h", "error", "tx", "ty"])
@@ -67,7 +75,30 @@ def test_out_of_fold_opinion_doubts_the_errors(tmp_path):
     moved = error == "low_iou"
     drawn_iou = le.box_iou(gt[["x", "y", "w", "h"]].to_numpy(float)[moved], true_box[moved])[0]
     assert le.box_iou(opinion.box[moved], true_box[moved])[0] > drawn_iou + 0.2
+    # ... and it sees that the drawn box fits badly (true IoU 0.22), while well drawn boxes fit
+    real = (error != "spurious") & ~moved
+    assert opinion.drawn_iou[moved][0] < 0.5 < np.median(opinion.drawn_iou[real]) - 0.2
     assert opinion.attrs["accuracy"] >= 0.9 and opinion.attrs["median_iou"] > 0.75
+
+
+def test_the_detectors_false_alarms_on_clutter_teach_it_background(tmp_path):
+    # every image has an unlabelled bar (half a cross) on which the detector fires: random background
+    # windows rarely land on it, the detector's false alarms on the other images' bars always do
+    gt, paths = scenes(tmp_path, clutter=True)
+    real = gt[gt["error"] != "spurious"]
+    on_objects = real.assign(x=real["tx"], y=real["ty"])[["image_id", "x", "y", "w", "h"]]
+    on_clutter = pd.DataFrame([(i, *CLUTTER) for i in paths], columns=["image_id", "x", "y", "w", "h"])
+    pred = pd.concat([on_objects, on_clutter], ignore_index=True)
+    object_prob = crop_opinion(gt, paths, pred).pred_object_prob
+    assert object_prob[len(on_objects):].max() < 0.5 < np.median(object_prob[:len(on_objects)])
+    # inside a crowd region (IoU 0.18 with the bar's box) the false alarms may be real objects nobody
+    # labelled: they teach nothing
+    x, y, w, h = CLUTTER
+    crowd = pd.DataFrame([(i, 1000 + i, "cross", x - 20, y - 20, w + 40, h + 40, True) for i in paths],
+                         columns=["image_id", "ann_id", "category_id", "x", "y", "w", "h", "iscrowd"])
+    object_prob = crop_opinion(pd.concat([gt.assign(iscrowd=False), crowd], ignore_index=True), paths,
+                               pred).pred_object_prob
+    assert np.median(object_prob[len(on_objects):]) > 0.5
 
 
 def test_the_engine_combines_the_second_opinion(tmp_path):
@@ -109,6 +140,8 @@ def test_an_opinion_of_the_wrong_shape_is_refused(tmp_path):
         le.find_detection_errors(gt, pred, opinion=le.BoxOpinion(probs, box=np.zeros((2, 4))))
     with pytest.raises(le.LabelErrorInputError, match="object_prob must be probabilities"):
         le.find_detection_errors(gt, pred, opinion=le.BoxOpinion(probs, object_prob=np.full(len(gt), 2.0)))
+    with pytest.raises(le.LabelErrorInputError, match="drawn_iou must be IoUs"):
+        le.find_detection_errors(gt, pred, opinion=le.BoxOpinion(probs, drawn_iou=np.full(len(gt), -0.5)))
 
 
 def test_combining_posteriors_counts_the_prior_once():

@@ -26,8 +26,8 @@ pred_field = c2.selectbox("Predictions field", pred_fields,
 
 crop_classifier = st.checkbox(
     "Second opinion from a crop classifier (class, object or not, where)", value=False,
-    help="A small CNN looks at every box with its surroundings and says its class (or background) and where the "
-         "object's box is; each image is judged by a model trained on the other images' labels (cross-validated). "
+    help="A small CNN looks at every box with its surroundings and says its class (or background), where the "
+         "object's box is and how well the drawn box fits it; each image is judged by a model trained on the other images' labels (cross-validated). "
          "Helps when the detector confuses classes or places boxes loosely. Reads every image once and trains "
          "three small models: about a minute for 2,000 boxes on 2 cores.")
 if st.button("Find label errors", type="primary", icon=":material/search:"):
