@@ -109,7 +109,7 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             ``opinion``): its class, whether an object is there and where;
             helps where the detector confuses classes or places boxes
             loosely. Reads every image once and trains three small models
-            (about a minute for 2,000 boxes on 2 cores).
+            (about 80 s for 2,000 boxes on 2 cores).
         **params: engine thresholds (see :class:`analysis.label_errors.Params`).
 
     Returns:

@@ -29,7 +29,7 @@ crop_classifier = st.checkbox(
     help="A small CNN looks at every box with its surroundings and says its class (or background), where the "
          "object's box is and how well the drawn box fits it; each image is judged by a model trained on the other images' labels (cross-validated). "
          "Helps when the detector confuses classes or places boxes loosely. Reads every image once and trains "
-         "three small models: about a minute for 2,000 boxes on 2 cores.")
+         "three small models: about 80 s for 2,000 boxes on 2 cores.")
 if st.button("Find label errors", type="primary", icon=":material/search:"):
     with st.spinner("Ranking error candidates"):
         try:
