@@ -74,7 +74,8 @@ def _crops(name, load):
 
 
 def _datasets():
-    """name -> (loader of (X, y, image_shape or None), models); the loaders run only when needed."""
+    """name -> (loader of (X, y, image_shape or None), models): every model family of
+    :data:`analysis.learning_curves.MODELS`, the CNN only on images; the loaders run only when needed."""
     from sklearn.datasets import load_breast_cancer
 
     from analysis import datasets, demo
@@ -105,22 +106,21 @@ def _datasets():
         return d.data, d.target, None
 
     bccd = _isolated.ROOT.parent / "shared/data/bccd/BCCD"
+    images, tables = list(lc.MODELS), [m for m in lc.MODELS if m != "cnn"]
     out = {  # cheap ones first
-        "digits": (lambda: lc.load_source("digits"), ["logreg", "mlp", "cnn", "rf", "knn", "nb", "linsvm", "hgb"]),
-        "digits_noise20": (noisy(lambda: lc.load_source("digits"), 0.2), ["logreg", "mlp", "rf", "knn"]),
-        "breast_cancer": (bc, ["logreg", "rf", "knn", "nb", "mlp", "hgb", "linsvm"]),
-        "mnist7": (pooled(4), ["logreg", "mlp", "rf", "knn", "hgb", "cnn", "nb", "linsvm"]),
-        "mnist_4v9": (four_nine, ["logreg", "mlp", "rf", "knn", "cnn", "hgb"]),
-        "mnist5k": (mnist, ["logreg", "mlp", "cnn", "rf", "knn", "linsvm"]),
-        "mnist14": (pooled(2), ["logreg", "mlp", "cnn", "rf", "knn", "linsvm"]),
-        "mnist5k_noise15": (noisy(mnist, 0.15), ["logreg", "mlp", "cnn", "rf"]),
+        "digits": (lambda: lc.load_source("digits"), images),
+        "digits_noise20": (noisy(lambda: lc.load_source("digits"), 0.2), images),
+        "breast_cancer": (bc, tables),
+        "mnist7": (pooled(4), images),
+        "mnist_4v9": (four_nine, images),
+        "mnist5k": (mnist, images),
+        "mnist14": (pooled(2), images),
+        "mnist5k_noise15": (noisy(mnist, 0.15), images),
     }
     # object crops of detection datasets in FiftyOne (the app's crops:<dataset> source)
     if bccd.is_dir():
-        out["bccd_crops"] = (lambda: _crops("lcbench-bccd", lambda n: datasets.import_voc(n, bccd)),
-                             ["logreg", "knn", "rf", "mlp", "cnn"])
-    out["demo_crops"] = (lambda: _crops("lcbench-demo", lambda n: demo.ensure_demo(name=n)),
-                         ["logreg", "knn", "rf", "mlp", "cnn"])
+        out["bccd_crops"] = (lambda: _crops("lcbench-bccd", lambda n: datasets.import_voc(n, bccd)), images)
+    out["demo_crops"] = (lambda: _crops("lcbench-demo", lambda n: demo.ensure_demo(name=n)), images)
     return out
 
 
