@@ -3,7 +3,7 @@
 Usage::
 
     python tests/benchmarks/bench_label_errors_speed.py [--engine-sizes 10000 30000 100000]
-        [--fo-sizes 1000 5000] [--brain-images 1000] [--case DIR]
+        [--fo-sizes 1000 5000] [--brain-images 1000] [--case DIR [--crop-classifier]]
 
 1. Pure engine (:func:`analysis.label_errors.find_detection_errors`) on
    synthetic tables of N images, each with ``--boxes`` GT and as many
@@ -18,7 +18,9 @@ Usage::
    ``evaluate_detections`` + ``compute_mistakenness`` is timed on the first
    ``--brain-images`` samples of the same dataset (it loops over samples in
    Python, so its time is linear; the full-size figure is extrapolated and
-   labelled as such unless ``--brain-images`` >= N).
+   labelled as such unless ``--brain-images`` >= N). With ``--crop-classifier``
+   (needs ``--case``: the samples point at the case's images), the run with
+   the crop classifier's second opinion is timed too.
 
 Set FIFTYONE_DATABASE_DIR to a temporary folder to keep this off shared databases.
 """
@@ -94,7 +96,8 @@ def bench_engine(sizes, boxes):
 
 
 def case_tables(case_dir: Path, n_images: int):
-    """The case's val split replicated to ``n_images`` images (new image and box ids)."""
+    """The case's val split replicated to ``n_images`` images (new image and box ids); also each new image's
+    file (the case image it copies)."""
     from analysis import label_errors as le
 
     instances = json.loads((case_dir / "gt_noisy.json").read_text())
@@ -116,7 +119,9 @@ def case_tables(case_dir: Path, n_images: int):
     gt["ann_id"], pred["pred_id"] = np.arange(len(gt)), np.arange(len(pred))
     base = max(ids) + 1
     size_of = {i: sizes[i % base] for i in keep}
-    return gt, pred, size_of, None if probs is None else [str(c) for c in probs.columns]
+    files = {im["id"]: str(case_dir / "images" / im["file_name"]) for im in instances["images"]}
+    return (gt, pred, size_of, None if probs is None else [str(c) for c in probs.columns],
+            {i: files[i % base] for i in keep})
 
 
 def build_dataset(gt, pred, sizes, filepaths=None, classes=None):
@@ -149,7 +154,7 @@ def build_dataset(gt, pred, sizes, filepaths=None, classes=None):
     return ds
 
 
-def bench_fiftyone(sizes, brain_images, case_dir):
+def bench_fiftyone(sizes, brain_images, case_dir, crop_classifier=False):
     import fiftyone.brain as fob
 
     from analysis import label_errors_fo as lefo
@@ -159,12 +164,12 @@ def bench_fiftyone(sizes, brain_images, case_dir):
     brain_rate = None
     for n in sizes:
         if case_dir:
-            gt, pred, img_sizes, classes = case_tables(case_dir, n)
+            gt, pred, img_sizes, classes, files = case_tables(case_dir, n)
         else:
             gt, pred = synthetic_tables(n, 10, seed=1)
-            img_sizes, classes = {i: (640, 480) for i in range(n)}, None
+            img_sizes, classes, files = {i: (640, 480) for i in range(n)}, None, None
         t = time.perf_counter()
-        ds = build_dataset(gt, pred, img_sizes, classes=classes)
+        ds = build_dataset(gt, pred, img_sizes, files, classes=classes)
         t_build = time.perf_counter() - t
         try:
             t = time.perf_counter()
@@ -179,6 +184,11 @@ def bench_fiftyone(sizes, brain_images, case_dir):
             line = (f"{n:>6,} images, {len(gt):,} GT + {len(pred):,} predicted boxes: find_label_errors "
                     f"{t_ours:.2f} s (re-run {t_rerun:.2f} s), load_candidates {t_load:.2f} s "
                     f"({len(table):,} labels flagged, {len(res):,} candidates); dataset build {t_build:.0f} s (not timed)")
+            if crop_classifier:
+                t = time.perf_counter()
+                lefo.find_label_errors(ds, crop_classifier=True)
+                t_crop = time.perf_counter() - t
+                line += f"\n        with the crop classifier: {t_crop:.1f} s"
             if brain_images:
                 m = min(n, brain_images)
                 view = ds.limit(m)
@@ -191,7 +201,8 @@ def bench_fiftyone(sizes, brain_images, case_dir):
                 est = brain_rate * n
                 how = "measured" if m >= n else f"extrapolated from {m:,} images ({t_brain:.1f} s)"
                 line += (f"\n        evaluate_detections + compute_mistakenness: {est:.1f} s ({how}); "
-                         f"speed-up {est / t_ours:.0f}x")
+                         f"speed-up {est / t_ours:.0f}x" + (f", with the crop classifier {est / t_crop:.1f}x"
+                                                            if crop_classifier else ""))
             print(line, flush=True)
         finally:
             ds.delete()
@@ -204,14 +215,18 @@ def main(argv=None) -> int:
     parser.add_argument("--fo-sizes", type=int, nargs="*", default=[1_000, 5_000])
     parser.add_argument("--brain-images", type=int, default=1_000)
     parser.add_argument("--case", type=Path, default=None, help="a built demo case folder to replicate")
+    parser.add_argument("--crop-classifier", action="store_true",
+                        help="also time the run with the crop classifier (needs --case, whose images it reads)")
     args = parser.parse_args(argv)
+    if args.crop_classifier and not args.case:
+        parser.error("--crop-classifier needs --case (the images it reads)")
     os.environ.setdefault("FIFTYONE_DATABASE_DIR", tempfile.mkdtemp(prefix="bench-label-errors-"))
     import analysis  # noqa: F401  (FiftyOne defaults before fiftyone is imported)
 
     if args.engine_sizes:
         bench_engine(args.engine_sizes, args.boxes)
     if args.fo_sizes:
-        bench_fiftyone(args.fo_sizes, args.brain_images, args.case)
+        bench_fiftyone(args.fo_sizes, args.brain_images, args.case, args.crop_classifier)
     return 0
 
 
