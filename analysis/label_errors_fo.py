@@ -175,12 +175,20 @@ def _class_probs(samples, pred_field: str, logits: pd.Series) -> pd.DataFrame | 
 
 
 def _clear(dataset, fields) -> None:
-    """Delete the per-label error fields from the whole dataset (one update per field)."""
-    schema = dataset.get_field_schema(flat=True)
-    stale = [f"{f}.detections.{name}" for f in fields for name in LABEL_FIELDS
-             if f"{f}.detections.{name}" in schema]
-    if stale:
-        dataset.delete_sample_fields(stale)
+    """Unset the per-label error fields wherever a previous run wrote them (one update per field).
+
+    Only the samples holding flagged labels are touched, and the fields stay
+    declared (deleting and re-declaring them reloads the schema, which took
+    longer than the whole write).
+    """
+    from pymongo import UpdateMany
+
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
+    dataset._bulk_write([
+        UpdateMany({"$or": [{f"{f}.detections.{name}": {"$exists": True}} for name in LABEL_FIELDS]},
+                   {"$unset": {f"{f}.detections.$[].{name}": "" for name in LABEL_FIELDS},
+                    "$set": {"last_modified_at": now}})
+        for f in fields])
 
 
 def _python(value):
@@ -198,7 +206,7 @@ def _write(samples, field, layout, label_ids, columns: dict) -> None:
     datasets; here each sample holding flagged labels gets ONE update that
     sets every attribute of all its flagged labels (array filters on the label
     ids), sent in bulk through FiftyOne's own bulk writer, which also reloads
-    samples held in memory. The fields are declared in the schema first so the
+    samples held in memory. The fields are declared in the schema (once) so the
     App can filter on them. ``_clear`` has reset all other labels.
     """
     import fiftyone as fo
