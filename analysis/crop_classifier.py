@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ CONTEXT = 2.0
 
 def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None = None, *, relative: bool = False,
                  folds: int = 3, steps: int | None = None, jitters: int = 4, background_per_box: float = 1.0,
-                 random_state: int = 0) -> BoxOpinion:
+                 random_state: int = 0, progress: Callable[[float, str], None] | None = None) -> BoxOpinion:
     """Out-of-fold opinion of a crop CNN on every GT box (class, P(an object), the object's box) and prediction.
 
     Inputs: ``gt`` one row per GT box (``image_id, category_id, x, y, w, h``,
@@ -118,6 +119,8 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     predictions on no GT box (IoU < 0.2) as background; at most
     :data:`MAX_TRAIN_BOXES` GT boxes, drawn at random, give training windows
     (all are judged; predictions are kept in the same share).
+    ``progress(fraction, message)``, if given, is called as images are read
+    and models trained (a run takes minutes on large datasets).
 
     Output: a :class:`analysis.label_errors.BoxOpinion` whose rows follow
     ``gt``: ``class_probs`` (one column per category id, rows sum to 1),
@@ -157,7 +160,11 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     groups = pd.Series(np.arange(n + m)).groupby(image_ids, sort=False).groups
     folds = max(1, min(folds, len(groups)))
     windows = _Windows(rng, k, jitters, background_per_box, min(1.0, MAX_TRAIN_BOXES / max(1, usable.sum())))
-    for fold_of_image, (image_id, rows) in zip(rng.permutation(len(groups)) % folds, groups.items()):
+    report = progress or (lambda fraction, message: None)
+    every = max(1, len(groups) // 50)
+    for i, (fold_of_image, (image_id, rows)) in enumerate(zip(rng.permutation(len(groups)) % folds, groups.items())):
+        if i % every == 0:  # reading is about a fifth of the time
+            report(0.2 * i / len(groups), f"Reading images: {i:,} of {len(groups):,}")
         rows = np.asarray(rows)
         on_gt = rows < n
         windows.add_image(image_id, image_paths.get(image_id), rows[on_gt], xywh[rows[on_gt]], labels[rows[on_gt]],
@@ -175,7 +182,8 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
             continue
         n_steps = steps or int(np.clip(EPOCHS * train.sum() / BATCH, MIN_STEPS, MAX_STEPS))
         net = _fit(data["train_x"][train], data["train_y"][train], data["train_t"][train], data["train_iou"][train],
-                   k, n_steps, rng)
+                   k, n_steps, rng, on_step=lambda s, f=f, n_steps=n_steps: report(
+                       0.2 + 0.8 * (f + s / n_steps) / folds, f"Training model {f + 1} of {folds}: step {s:,} of {n_steps:,}"))
         p, t, iou = _predict(net, data["judge_x"][judged])
         rows = data["judge_row"][judged]
         probs[rows], fit[rows] = p, iou
@@ -370,10 +378,11 @@ BOX_LOSS_WEIGHT = 5.0
 
 
 def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, iou: np.ndarray, k: int, steps: int, rng,
-         batch: int = BATCH):
+         batch: int = BATCH, on_step: Callable[[int], None] | None = None):
     """Train a :func:`_net` on uint8 crops ``x``, classes ``y`` (``k`` = background), edge targets ``t``
     (NaN for background) and IoU targets ``iou`` (of the window's box with the object; cross-entropy
-    with the IoU as a soft label) for ``steps`` batches (AdamW, one-cycle learning rate)."""
+    with the IoU as a soft label) for ``steps`` batches (AdamW, one-cycle learning rate); ``on_step(s)``
+    is called every 25 steps."""
     import torch
     import torch.nn.functional as F
 
@@ -389,7 +398,9 @@ def _fit(x: np.ndarray, y: np.ndarray, t: np.ndarray, iou: np.ndarray, k: int, s
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     net.train()
-    for _ in range(steps):
+    for step in range(steps):
+        if on_step and step % 25 == 0:
+            on_step(step)
         idx = torch.from_numpy(rng.integers(len(x), size=min(batch, len(x))))
         logits, edges, fit = net((x[idx].float() - mean) / sd)
         loss = F.cross_entropy(logits, y[idx])
