@@ -150,13 +150,14 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     # a label with several candidates carries its strongest (the table is sorted by score)
     on_gt = result.dropna(subset=["ann_id"]).drop_duplicates("ann_id")
     match = on_gt["pred_id"].where(on_gt["error_type"] != "duplicate", on_gt["other_ann_id"])
-    _write(samples, gt_field, gt_layout, on_gt["ann_id"], {
-        "error_type": on_gt["error_type"].astype(object), "error_score": on_gt["score"],
-        "error_iou": on_gt["iou"], "error_match_id": match.astype(object)})
     missing = result[result["error_type"] == "missing"]
-    _write(samples, pred_field, pred_layout, missing["pred_id"], {
-        "error_type": missing["error_type"].astype(object), "error_score": missing["score"],
-        "error_iou": missing["iou"], "error_match_id": missing["ann_id"].astype(object)})
+    _write(samples, [
+        (gt_field, gt_layout, on_gt["ann_id"], {
+            "error_type": on_gt["error_type"].astype(object), "error_score": on_gt["score"],
+            "error_iou": on_gt["iou"], "error_match_id": match.astype(object)}),
+        (pred_field, pred_layout, missing["pred_id"], {
+            "error_type": missing["error_type"].astype(object), "error_score": missing["score"],
+            "error_iou": missing["iou"], "error_match_id": missing["ann_id"].astype(object)})])
     _record_run(samples, run_key, gt_field, pred_field, result)
     return _add_pixels(samples, result)
 
@@ -202,16 +203,18 @@ def _python(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _write(samples, field, layout, label_ids, columns: dict) -> None:
-    """Set ``field.detections.<name>`` of the labels ``label_ids`` to ``columns[name]``.
+def _write(samples, writes) -> None:
+    """For each ``(field, layout, label_ids, columns)`` of ``writes``, set ``field.detections.<name>`` of the
+    labels ``label_ids`` to ``columns[name]`` (``layout``: the sample ids and their label ids, from ``_read``).
 
     FiftyOne's ``set_values`` / ``set_label_values`` issue one database update
     per label and per attribute, which dominates the run time on large
     datasets; here each sample holding flagged labels gets ONE update that
-    sets every attribute of all its flagged labels (array filters on the label
-    ids), sent in bulk through FiftyOne's own bulk writer, which also reloads
-    samples held in memory. The fields are declared in the schema (once) so the
-    App can filter on them. ``_clear`` has reset all other labels.
+    sets every attribute of all its flagged labels in every field (array
+    filters on the label ids), sent in bulk through FiftyOne's own bulk
+    writer, which also reloads samples held in memory. The fields are declared
+    in the schema (once) so the App can filter on them. ``_clear`` has reset
+    all other labels.
     """
     import fiftyone as fo
     from bson import ObjectId
@@ -219,28 +222,27 @@ def _write(samples, field, layout, label_ids, columns: dict) -> None:
 
     dataset = samples._dataset
     schema = dataset.get_field_schema(flat=True)
-    for name, col in columns.items():
-        path = f"{field}.detections.{name}"
-        if path not in schema:
-            dataset.add_sample_field(path, fo.FloatField if col.dtype.kind == "f" else fo.StringField)
-    if not len(label_ids):
-        return
-    pos = {lid: k for k, lid in enumerate(label_ids)}
-    values = {name: [_python(v) for v in col.to_numpy(dtype=object)] for name, col in columns.items()}
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
-    ops, written = [], []
-    for sid, ids in zip(*layout):
-        hits = [(j, pos[lid]) for j, lid in enumerate(ids or []) if lid in pos]
-        if not hits:
-            continue
-        update = {"last_modified_at": now}
-        for j, k in hits:
-            update.update({f"{field}.detections.$[l{j}].{name}": v[k] for name, v in values.items()
-                           if v[k] is not None})
-        ops.append(UpdateOne({"_id": ObjectId(sid)}, {"$set": update},
-                             array_filters=[{f"l{j}._id": ObjectId(ids[j])} for j, _ in hits]))
-        written.append(sid)
-    dataset._bulk_write(ops, ids=written)
+    updates, filters = {}, {}  # per sample id: the $set document, the array filters
+    for f, (field, layout, label_ids, columns) in enumerate(writes):
+        for name, col in columns.items():
+            path = f"{field}.detections.{name}"
+            if path not in schema:
+                dataset.add_sample_field(path, fo.FloatField if col.dtype.kind == "f" else fo.StringField)
+        pos = {lid: k for k, lid in enumerate(label_ids)}
+        values = {name: [_python(v) for v in col.to_numpy(dtype=object)] for name, col in columns.items()}
+        for sid, ids in zip(*layout):
+            hits = [(j, pos[lid]) for j, lid in enumerate(ids or []) if lid in pos]
+            if not hits:
+                continue
+            update = updates.setdefault(sid, {"last_modified_at": now})
+            for j, k in hits:
+                update.update({f"{field}.detections.$[f{f}l{j}].{name}": v[k] for name, v in values.items()
+                               if v[k] is not None})
+            filters.setdefault(sid, []).extend({f"f{f}l{j}._id": ObjectId(ids[j])} for j, _ in hits)
+    if updates:
+        dataset._bulk_write([UpdateOne({"_id": ObjectId(sid)}, {"$set": update}, array_filters=filters[sid])
+                             for sid, update in updates.items()], ids=list(updates))
 
 
 def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
