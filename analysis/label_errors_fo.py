@@ -179,6 +179,11 @@ def _class_probs(samples, pred_field: str, logits: pd.Series) -> pd.DataFrame | 
     return pd.DataFrame(z / z.sum(axis=1, keepdims=True), columns=list(names))
 
 
+def _now() -> dt.datetime:
+    """The time as FiftyOne stores ``last_modified_at``: naive UTC."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
 def _clear(dataset, fields) -> None:
     """Unset the per-label error fields wherever a previous run wrote them (one update per field).
 
@@ -188,11 +193,10 @@ def _clear(dataset, fields) -> None:
     """
     from pymongo import UpdateMany
 
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
     dataset._bulk_write([
         UpdateMany({"$or": [{f"{f}.detections.{name}": {"$exists": True}} for name in LABEL_FIELDS]},
                    {"$unset": {f"{f}.detections.$[].{name}": "" for name in LABEL_FIELDS},
-                    "$set": {"last_modified_at": now}})
+                    "$set": {"last_modified_at": _now()}})
         for f in fields])
 
 
@@ -222,7 +226,7 @@ def _write(samples, writes) -> None:
 
     dataset = samples._dataset
     schema = dataset.get_field_schema(flat=True)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
+    now = _now()
     updates, filters = {}, {}  # per sample id: the $set document, the array filters
     for f, (field, layout, label_ids, columns) in enumerate(writes):
         for name, col in columns.items():

@@ -35,7 +35,7 @@ if st.button("Find label errors", type="primary", icon=":material/search:"):
     try:
         label_errors_fo.find_label_errors(ds, gt_field=gt_field, pred_field=pred_field,
                                           crop_classifier=crop_classifier,
-                                          progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
+                                          progress=bar.progress)
     except InputError as e:
         st.error(str(e))
     bar.empty()
