@@ -32,6 +32,7 @@ train their classifiers on.
 
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 from typing import Callable
@@ -98,6 +99,9 @@ MAX_TRAIN_BOXES = 20_000
 #: Window side in pixels the CNN sees; the window is ``CONTEXT`` times the box (per axis), centred on it.
 WINDOW_SIDE = 32
 CONTEXT = 2.0
+#: Shares of a run's time (for progress reports) spent reading the images for training, and training; judging
+#: (reading the images again) takes the rest.
+READ_SHARE, TRAIN_SHARE = 0.1, 0.8
 
 
 def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None = None, *, relative: bool = False,
@@ -119,8 +123,10 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     predictions on no GT box (IoU < 0.2) as background; at most
     :data:`MAX_TRAIN_BOXES` GT boxes, drawn at random, give training windows
     (all are judged; predictions are kept in the same share).
-    ``progress(fraction, message)``, if given, is called as images are read
-    and models trained (a run takes minutes on large datasets).
+    ``progress(fraction, message)``, if given, is called as images are read,
+    models trained and boxes judged (a run takes minutes on large datasets).
+    The images are read twice, to train and then to judge, so that memory is
+    bounded by the training windows (3 KB each), not the dataset's size.
 
     Output: a :class:`analysis.label_errors.BoxOpinion` whose rows follow
     ``gt``: ``class_probs`` (one column per category id, rows sum to 1),
@@ -161,33 +167,47 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     folds = max(1, min(folds, len(groups)))
     windows = _Windows(rng, k, jitters, background_per_box, min(1.0, MAX_TRAIN_BOXES / max(1, usable.sum())))
     report = progress or (lambda fraction, message: None)
-    every = max(1, len(groups) // 50)
-    for i, (fold_of_image, (image_id, rows)) in enumerate(zip(rng.permutation(len(groups)) % folds, groups.items())):
-        if i % every == 0:  # reading is about a fifth of the time
-            report(0.2 * i / len(groups), f"Reading images: {i:,} of {len(groups):,}")
-        rows = np.asarray(rows)
+    images = [(image_id, np.asarray(rows), fold) for fold, (image_id, rows)
+              in zip(rng.permutation(len(groups)) % folds, groups.items())]
+    every = max(1, len(images) // 50)
+
+    def boxes_of(rows):
+        """An image's GT rows, boxes, labels and usable flags, then its prediction rows and boxes."""
         on_gt = rows < n
-        windows.add_image(image_id, image_paths.get(image_id), rows[on_gt], xywh[rows[on_gt]], labels[rows[on_gt]],
-                          usable[rows[on_gt]], rows[~on_gt], xywh[rows[~on_gt]], relative, fold_of_image)
+        return (rows[on_gt], xywh[rows[on_gt]], labels[rows[on_gt]], usable[rows[on_gt]], rows[~on_gt],
+                xywh[rows[~on_gt]])
+
+    for i, (image_id, rows, fold) in enumerate(images):
+        if i % every == 0:
+            report(READ_SHARE * i / len(images), f"Reading images: {i:,} of {len(images):,}")
+        windows.add_image(image_id, image_paths.get(image_id), *boxes_of(rows), relative, fold)
     data = windows.arrays()
 
-    probs = np.full((n + m, k + 1), np.nan)
-    boxes = np.full((n + m, 4), np.nan)
-    fit = np.full(n + m, np.nan)  # the IoU head's estimate of the judged box's IoU with the object
+    nets = [None] * folds
     torch.manual_seed(random_state)
     for f in range(folds):
         train = data["train_fold"] != f
-        judged = np.flatnonzero(data["judge_fold"] == f)
-        if not train.any() or not len(judged):
+        if not train.any() or not windows.judged_per_fold[f]:
             continue
         n_steps = steps or int(np.clip(EPOCHS * train.sum() / BATCH, MIN_STEPS, MAX_STEPS))
-        net = _fit(data["train_x"][train], data["train_y"][train], data["train_t"][train], data["train_iou"][train],
-                   k, n_steps, rng, on_step=lambda s, f=f, n_steps=n_steps: report(
-                       0.2 + 0.8 * (f + s / n_steps) / folds, f"Training model {f + 1} of {folds}: step {s:,} of {n_steps:,}"))
-        p, t, iou = _predict(net, data["judge_x"][judged])
-        rows = data["judge_row"][judged]
-        probs[rows], fit[rows] = p, iou
-        boxes[rows] = _decode(t, data["judge_window"][judged]) / data["judge_scale"][judged]
+        nets[f] = _fit(data["train_x"][train], data["train_y"][train], data["train_t"][train],
+                       data["train_iou"][train], k, n_steps, rng, on_step=lambda s, f=f, n_steps=n_steps: report(
+                           READ_SHARE + TRAIN_SHARE * (f + s / n_steps) / folds,
+                           f"Training model {f + 1} of {folds}: step {s:,} of {n_steps:,}"))
+
+    # judging reads the images again rather than keeping every box's crop since the first pass: memory stays
+    # bounded by the training windows, whatever the dataset's size
+    probs = np.full((n + m, k + 1), np.nan)
+    boxes = np.full((n + m, 4), np.nan)
+    fit = np.full(n + m, np.nan)  # the IoU head's estimate of the judged box's IoU with the object
+    judge = _Judge(nets, probs, boxes, fit)
+    for i, (image_id, rows, fold) in enumerate(images):
+        if i % every == 0:
+            report(READ_SHARE + TRAIN_SHARE + (1 - READ_SHARE - TRAIN_SHARE) * i / len(images),
+                   f"Judging the boxes of image {i:,} of {len(images):,}")
+        if nets[fold] is not None:
+            judge.add_image(image_id, image_paths.get(image_id), *boxes_of(rows), relative, fold)
+    judge.flush()
 
     object_prior = float(np.mean(data["train_y"] < k)) if len(data["train_y"]) else 0.5
     judged = ~np.isnan(probs[:, 0])
@@ -205,26 +225,36 @@ def crop_opinion(gt: pd.DataFrame, image_paths: dict, pred: pd.DataFrame | None 
     return opinion
 
 
+def _judged_boxes(rgb: np.ndarray, xywh: np.ndarray, usable: np.ndarray, pred_xywh: np.ndarray, relative: bool):
+    """An image's boxes in pixels (xyxy): all GT boxes, and which GT boxes and predictions can be judged (usable,
+    at least a pixel wide and high); the windows they are judged in (GT boxes first), and the scale from the
+    boxes' unit to pixels."""
+    H, W = rgb.shape[:2]
+    scale = np.array([W, H, W, H], np.float64) if relative else np.ones(4)
+    every, predicted = _xyxy(xywh * scale), _xyxy(pred_xywh * scale)
+    use = usable & (every[:, 2] - every[:, 0] >= 1) & (every[:, 3] - every[:, 1] >= 1)
+    seen = (predicted[:, 2] - predicted[:, 0] >= 1) & (predicted[:, 3] - predicted[:, 1] >= 1)
+    return every, predicted, use, seen, _window(np.concatenate([every[use], predicted[seen]])), scale
+
+
 class _Windows:
-    """The training and judged windows, collected image by image (each image read once), as uint8 crops."""
+    """The training windows, collected image by image, as uint8 crops; and how many boxes each fold judges."""
 
     def __init__(self, rng, k: int, jitters: int, background_per_box: float, train_share: float):
         self.rng, self.k, self.jitters, self.background_per_box = rng, k, jitters, background_per_box
         self.train_share = train_share
-        self.parts = {key: [] for key in ("train_x", "train_y", "train_t", "train_iou", "train_fold",
-                                          "judge_x", "judge_row", "judge_window", "judge_fold", "judge_scale")}
+        self.judged_per_fold = collections.Counter()
+        self.parts = {key: [] for key in ("train_x", "train_y", "train_t", "train_iou", "train_fold")}
 
     def add_image(self, image_id, path, rows: np.ndarray, xywh: np.ndarray, labels: np.ndarray, usable: np.ndarray,
                   pred_rows: np.ndarray, pred_xywh: np.ndarray, relative: bool, fold: int) -> None:
-        """Windows of one image: its GT boxes ``xywh`` (``rows``; only ``usable`` ones are judged and trained
-        on, but every box keeps background windows away) and its predictions ``pred_xywh`` (``pred_rows``)."""
+        """Windows of one image: its GT boxes ``xywh`` (``rows``; only ``usable`` ones are trained on, but every
+        box keeps background windows away) and its predictions ``pred_xywh`` (hard negatives)."""
         rgb = np.asarray(_open_image(image_id, path, "RGB"))
         H, W = rgb.shape[:2]
-        scale = np.array([W, H, W, H], np.float64) if relative else np.ones(4)
-        every, predicted = _xyxy(xywh * scale), _xyxy(pred_xywh * scale)
-        use = usable & (every[:, 2] - every[:, 0] >= 1) & (every[:, 3] - every[:, 1] >= 1)
-        seen = (predicted[:, 2] - predicted[:, 0] >= 1) & (predicted[:, 3] - predicted[:, 1] >= 1)
-        boxes, rows, labels = every[use], rows[use], labels[use]
+        every, predicted, use, seen, judged, _ = _judged_boxes(rgb, xywh, usable, pred_xywh, relative)
+        self.judged_per_fold[fold] += len(judged)
+        boxes, labels = every[use], labels[use]
         trained = self.rng.random(len(boxes)) < self.train_share
         shown, shown_labels = boxes[trained], labels[trained]
         moved = _jitter(self.rng, np.repeat(shown, self.jitters, 0))
@@ -235,35 +265,58 @@ class _Windows:
         off = off[(_max_iou(off, every) < BACKGROUND_IOU) & (_max_ioa(off, every[~usable]) < 0.5)]
         background = np.concatenate([_background(self.rng, shown, every, W, H, n_bg),
                                      off[self.rng.random(len(off)) < self.train_share]])
-        judged = np.concatenate([boxes, predicted[seen]])
-        windows = np.concatenate([_window(judged), _window(moved), _window(background)])
+        windows = np.concatenate([_window(shown), _window(moved), _window(background)])
         if not len(windows):
             return
-        crops = _sample(rgb, windows)
-        n_judged, n_train = len(judged), len(shown) + len(moved) + len(background)
-        self.parts["judge_x"].append(crops[:n_judged])
-        self.parts["judge_row"].append(np.concatenate([rows, pred_rows[seen]]))
-        self.parts["judge_window"].append(windows[:n_judged])
-        self.parts["judge_scale"].append(np.broadcast_to(scale, (n_judged, 4)))
-        self.parts["judge_fold"].append(np.full(n_judged, fold))
-        # training: the GT boxes shown as drawn, moved, and the background
-        train = np.r_[np.flatnonzero(trained), np.arange(n_judged, len(windows))]
-        self.parts["train_x"].append(crops[train])
+        self.parts["train_x"].append(_sample(rgb, windows, judged))
         self.parts["train_y"].append(np.concatenate([shown_labels, np.repeat(shown_labels, self.jitters),
                                                      np.full(len(background), self.k)]))
         truth = np.concatenate([shown, np.repeat(shown, self.jitters, 0)])
-        self.parts["train_t"].append(np.concatenate([_encode(truth, windows[train[: len(truth)]]),
+        self.parts["train_t"].append(np.concatenate([_encode(truth, windows[: len(truth)]),
                                                      np.full((len(background), 4), np.nan)]))
         self.parts["train_iou"].append(np.concatenate([box_iou(_xywh(np.concatenate([shown, moved])), _xywh(truth)),
                                                        np.zeros(len(background))]))
-        self.parts["train_fold"].append(np.full(n_train, fold))
+        self.parts["train_fold"].append(np.full(len(windows), fold))
 
     def arrays(self) -> dict:
-        crops = np.zeros((0, 3, WINDOW_SIDE, WINDOW_SIDE), np.uint8)
-        empty = {"train_x": crops, "judge_x": crops, "train_t": np.zeros((0, 4)), "judge_window": np.zeros((0, 4)),
-                 "judge_scale": np.zeros((0, 4)), "train_iou": np.zeros(0)}
+        empty = {"train_x": np.zeros((0, 3, WINDOW_SIDE, WINDOW_SIDE), np.uint8), "train_t": np.zeros((0, 4)),
+                 "train_iou": np.zeros(0)}
         return {key: np.concatenate(parts) if parts else empty.get(key, np.zeros(0, int))
                 for key, parts in self.parts.items()}
+
+
+class _Judge:
+    """Judges the boxes of each image with its fold's model, in batches, into the ``probs``, ``boxes`` and
+    ``fit`` rows of the boxes (see :func:`crop_opinion`)."""
+
+    def __init__(self, nets: list, probs: np.ndarray, boxes: np.ndarray, fit: np.ndarray, batch: int = 4096):
+        self.nets, self.probs, self.boxes, self.fit, self.batch = nets, probs, boxes, fit, batch
+        self.pending = {f: [] for f in range(len(nets))}  # fold -> [(rows, crops, windows, scale)]
+
+    def add_image(self, image_id, path, rows: np.ndarray, xywh: np.ndarray, labels: np.ndarray, usable: np.ndarray,
+                  pred_rows: np.ndarray, pred_xywh: np.ndarray, relative: bool, fold: int) -> None:
+        """Judge one image's usable GT boxes and its predictions (arguments as :meth:`_Windows.add_image`)."""
+        rgb = np.asarray(_open_image(image_id, path, "RGB"))
+        _, _, use, seen, windows, scale = _judged_boxes(rgb, xywh, usable, pred_xywh, relative)
+        if not len(windows):
+            return
+        self.pending[fold].append((np.concatenate([rows[use], pred_rows[seen]]), _sample(rgb, windows, windows),
+                                   windows, np.broadcast_to(scale, (len(windows), 4))))
+        if sum(len(part[0]) for part in self.pending[fold]) >= self.batch:
+            self._judge(fold)
+
+    def flush(self) -> None:
+        for fold in self.pending:
+            self._judge(fold)
+
+    def _judge(self, fold: int) -> None:
+        if not self.pending[fold]:
+            return
+        rows, crops, windows, scale = (np.concatenate(part) for part in zip(*self.pending[fold]))
+        self.pending[fold] = []
+        p, t, iou = _predict(self.nets[fold], crops)
+        self.probs[rows], self.fit[rows] = p, iou
+        self.boxes[rows] = _decode(t, windows) / scale
 
 
 def _window(xyxy: np.ndarray) -> np.ndarray:
@@ -323,15 +376,16 @@ def _background(rng, boxes: np.ndarray, every: np.ndarray, W: int, H: int, n: in
     return np.array(out, np.float64).reshape(-1, 4)
 
 
-def _sample(rgb: np.ndarray, windows: np.ndarray) -> np.ndarray:
+def _sample(rgb: np.ndarray, windows: np.ndarray, judged: np.ndarray) -> np.ndarray:
     """Bilinear ``WINDOW_SIDE`` x ``WINDOW_SIDE`` crops (N x 3 x side x side, uint8) of the xyxy ``windows``
     of an H x W x 3 image; outside the image is black. A large image is first shrunk (with anti-aliasing) so
-    that its typical window is at most twice the crop's side, which keeps the resampling from aliasing."""
+    that its typical window (the median of the image's ``judged`` windows: the same in training and judging)
+    is at most twice the crop's side, which keeps the resampling from aliasing."""
     import torch
     import torch.nn.functional as F
 
     H, W = rgb.shape[:2]
-    typical = float(np.median(np.maximum(windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1])))
+    typical = float(np.median(np.maximum(judged[:, 2] - judged[:, 0], judged[:, 3] - judged[:, 1])))
     image = torch.tensor(rgb, dtype=torch.float32).permute(2, 0, 1)[None]
     shrink = 2 * WINDOW_SIDE / typical if typical > 0 else 1.0
     if shrink < 1:

@@ -216,10 +216,13 @@ def test_fiftyone_adapter_with_the_crop_classifier(tmp_path):
         reports = []
         result = lefo.find_label_errors(ds, crop_classifier=True, min_score=0.0,
                                         progress=lambda f, m: reports.append((f, m)))
-        # the long part reports as it goes: images read, then each fold's model trained, in order
-        fractions = [f for f, _ in reports]
-        assert fractions == sorted(fractions) and 0 <= fractions[0] < 0.2 <= fractions[-1] < 1
-        assert reports[0][1].startswith("Reading images") and reports[-1][1].startswith("Training model 3 of 3")
+        # the long part reports as it goes: images read, each fold's model trained, then the boxes judged, in order
+        fractions, messages = zip(*reports)
+        assert list(fractions) == sorted(fractions) and 0 <= fractions[0] < 0.2 <= fractions[-1] < 1
+        stage = [next(i for i, s in enumerate(("Reading images", "Training model", "Judging the boxes"))
+                      if m.startswith(s)) for m in messages]
+        assert stage == sorted(stage) and set(stage) == {0, 1, 2}
+        assert any(m.startswith("Training model 3 of 3") for m in messages)
         top = result[result["error_type"] == "wrong_class"].iloc[0]
         anns, types = ds.values(["ground_truth.detections.ann", "ground_truth.detections.error_type"])
         flagged = {a: t for aa, tt in zip(anns, types) for a, t in zip(aa, tt or [None] * len(aa))}
