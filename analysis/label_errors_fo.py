@@ -110,10 +110,11 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             (:func:`analysis.crop_classifier.crop_opinion`, the engine's
             ``opinion``): its class, whether an object is there and where;
             helps where the detector confuses classes or places boxes
-            loosely. Reads every image once and trains three small models
-            (about 80 s for 2,000 boxes on 2 cores).
+            loosely. Trains three small models, reading the images twice
+            (1-3 minutes for 2,000 boxes on 2 cores).
         progress: ``progress(fraction, message)`` is called while the crop
-            classifier reads images and trains (the rest takes seconds).
+            classifier reads images, trains and judges (the rest takes
+            seconds).
         **params: engine thresholds (see :class:`analysis.label_errors.Params`).
 
     Returns:

@@ -28,8 +28,8 @@ crop_classifier = st.checkbox(
     "Second opinion from a crop classifier (class, object or not, where)", value=False,
     help="A small CNN looks at every box with its surroundings and says its class (or background), where the "
          "object's box is and how well the drawn box fits it; each image is judged by a model trained on the other images' labels (cross-validated). "
-         "Helps when the detector confuses classes or places boxes loosely. Reads every image once and trains "
-         "three small models: about 80 s for 2,000 boxes on 2 cores.")
+         "Helps when the detector confuses classes or places boxes loosely. Trains three small models, reading "
+         "the images twice (to train, then to judge): 1-3 minutes for 2,000 boxes on 2 cores.")
 if st.button("Find label errors", type="primary", icon=":material/search:"):
     bar = st.progress(0.0, "Ranking error candidates")
     try:
