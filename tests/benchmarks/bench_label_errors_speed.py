@@ -3,7 +3,8 @@
 Usage::
 
     python tests/benchmarks/bench_label_errors_speed.py [--engine-sizes 10000 30000 100000]
-        [--fo-sizes 1000 5000] [--brain-images 1000] [--case DIR [--crop-classifier]]
+        [--fo-sizes 1000 5000] [--brain-images 1000] [--case DIR [--crop-classifier]
+        [--crop-sizes 2000 8000 20000 [--crop-steps 25]]]
 
 1. Pure engine (:func:`analysis.label_errors.find_detection_errors`) on
    synthetic tables of N images, each with ``--boxes`` GT and as many
@@ -21,6 +22,10 @@ Usage::
    labelled as such unless ``--brain-images`` >= N). With ``--crop-classifier``
    (needs ``--case``: the samples point at the case's images), the run with
    the crop classifier's second opinion is timed too.
+3. With ``--crop-sizes``: the crop classifier alone
+   (:func:`analysis.crop_classifier.crop_opinion`) on the case's images
+   replicated to each size, in a fresh process on 2 cores, with its peak RSS
+   (``--crop-steps`` shortens the training; memory does not depend on it).
 
 Set FIFTYONE_DATABASE_DIR to a temporary folder to keep this off shared databases.
 """
@@ -81,18 +86,47 @@ def _engine_child(n_images, boxes, queue):
     queue.put((dt, len(res), rss_data, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6))
 
 
+def _in_fresh_process(target, *args):
+    """Run ``target(*args, queue)`` in a new process and return what it puts on the queue."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
 def bench_engine(sizes, boxes):
     print(f"\n== pure engine, {boxes} GT + {boxes} predicted boxes per image, 2 cores")
     print(f"{'images':>9} {'boxes':>11} {'time s':>8} {'us/box':>7} {'candidates':>10} {'peak RSS GB':>11}")
-    ctx = mp.get_context("spawn")
     for n in sizes:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_engine_child, args=(n, boxes, queue))
-        proc.start()
-        dt, n_cand, rss_data, rss = queue.get()
-        proc.join()
+        dt, n_cand, rss_data, rss = _in_fresh_process(_engine_child, n, boxes)
         print(f"{n:>9,} {2 * n * boxes:>11,} {dt:>8.2f} {dt / (2 * n * boxes) * 1e6:>7.2f} {n_cand:>10,} "
               f"{rss:>11.2f}  (tables alone {rss_data:.2f})", flush=True)
+
+
+def _crop_child(case_dir, n_images, steps, queue):
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
+    from analysis.crop_classifier import crop_opinion
+
+    gt, pred, _, _, files = case_tables(case_dir, n_images)
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    t = time.perf_counter()
+    crop_opinion(gt, files, pred, steps=steps)
+    dt = time.perf_counter() - t
+    queue.put((dt, len(gt), len(pred), rss_data, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6))
+
+
+def bench_crop_classifier(sizes, case_dir, steps):
+    """Time and peak memory of the crop classifier alone on the case's images replicated, each size in a
+    fresh process on 2 cores (its memory should not grow with the dataset: the crops are judged streaming)."""
+    print(f"\n== crop classifier alone (crop_opinion), demo case {case_dir} replicated, "
+          f"{'default training' if steps is None else f'{steps} steps per model'}, 2 cores")
+    print(f"{'images':>9} {'GT boxes':>9} {'predictions':>11} {'time s':>8} {'peak RSS GB':>11}")
+    for n in sizes:
+        dt, n_gt, n_pred, rss_data, rss = _in_fresh_process(_crop_child, case_dir, n, steps)
+        print(f"{n:>9,} {n_gt:>9,} {n_pred:>11,} {dt:>8.1f} {rss:>11.2f}  (tables alone {rss_data:.2f})", flush=True)
 
 
 def case_tables(case_dir: Path, n_images: int):
@@ -217,9 +251,13 @@ def main(argv=None) -> int:
     parser.add_argument("--case", type=Path, default=None, help="a built demo case folder to replicate")
     parser.add_argument("--crop-classifier", action="store_true",
                         help="also time the run with the crop classifier (needs --case, whose images it reads)")
+    parser.add_argument("--crop-sizes", type=int, nargs="*", default=[],
+                        help="also time the crop classifier alone, with its peak memory, at these sizes (needs --case)")
+    parser.add_argument("--crop-steps", type=int, default=None,
+                        help="training batches per model for --crop-sizes (default: the classifier's own)")
     args = parser.parse_args(argv)
-    if args.crop_classifier and not args.case:
-        parser.error("--crop-classifier needs --case (the images it reads)")
+    if (args.crop_classifier or args.crop_sizes) and not args.case:
+        parser.error("--crop-classifier and --crop-sizes need --case (the images they read)")
     os.environ.setdefault("FIFTYONE_DATABASE_DIR", tempfile.mkdtemp(prefix="bench-label-errors-"))
     import analysis  # noqa: F401  (FiftyOne defaults before fiftyone is imported)
 
@@ -227,6 +265,8 @@ def main(argv=None) -> int:
         bench_engine(args.engine_sizes, args.boxes)
     if args.fo_sizes:
         bench_fiftyone(args.fo_sizes, args.brain_images, args.case, args.crop_classifier)
+    if args.crop_sizes:
+        bench_crop_classifier(args.crop_sizes, args.case, args.crop_steps)
     return 0
 
 
