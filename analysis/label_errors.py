@@ -175,8 +175,8 @@ RESULT_COLUMNS = (
     "iou", "pred_score", "pred_conf", "gt_category_id", "pred_category_id", "other_ann_id",
     "pred_x", "pred_y", "pred_w", "pred_h",
 )
-#: Pairs of boxes are generated in chunks of about this many, which bounds memory.
-_PAIR_CHUNK = 4_000_000
+#: Pairs of boxes are tested in chunks of about this many (padded) cells, which bounds memory.
+_PAIR_CHUNK = 1 << 18
 
 
 class LabelErrorInputError(InputError):
@@ -319,50 +319,68 @@ def _flag(df: pd.DataFrame, column: str) -> np.ndarray:
 # --------------------------------------------------------------------------- pairs
 
 
+def _rows_padded(start, count, k):
+    """Row index (m x k) of each image's boxes, padded with -1 past its count."""
+    pos = np.arange(k)
+    return np.where(pos < count[:, None], start[:, None] + pos, -1)
+
+
 def _overlapping_pairs(img_a, xa, img_b, xb, *, upper_only=False):
     """All pairs (i, j) with ``img_a[i] == img_b[j]`` whose boxes intersect.
 
     ``img_a`` / ``img_b`` are sorted integer image codes, ``xa`` / ``xb`` the
-    boxes as N x 4 xyxy arrays. The pairs are built block-wise with numpy (no
-    per-image loop) and filtered on positive intersection, so memory stays
-    bounded by ``_PAIR_CHUNK`` pairs at a time. With ``upper_only`` (a is b)
-    only pairs i < j are built. Returns ``ia, ib`` (sorted by ``ia``), the
-    intersection areas and the two areas.
+    boxes as N x 4 xyxy arrays. Each image's pairs form a dense block, tested
+    with broadcast comparisons, so only the intersecting pairs are ever
+    indexed: images whose box counts round up to the same powers of two are
+    padded to one block shape (at most 2x per side) and tested about
+    ``_PAIR_CHUNK`` cells at a time, which bounds memory and keeps the work
+    in cache. With ``upper_only`` (a is b) only pairs i < j are
+    built. Returns ``ia, ib`` (sorted by ``ia``, then ``ib``), the
+    pairs' IoU and the share of each ``b`` box that the pair's intersection
+    covers (intersection over the ``b`` box's area).
     """
     n_img = int(max(img_a.max(initial=-1), img_b.max(initial=-1))) + 1
-    nb = np.bincount(img_b, minlength=n_img)
-    start_b = np.concatenate([[0], np.cumsum(nb)[:-1]])
-    if upper_only:  # partners of row i are the rows after it in its image
-        first_b = np.arange(len(img_a)) + 1
-        reps = start_b[img_a] + nb[img_a] - first_b
-    else:
-        first_b = start_b[img_a]
-        reps = nb[img_a]
-    ends = np.cumsum(reps)
-    area_a = (xa[:, 2] - xa[:, 0]) * (xa[:, 3] - xa[:, 1])
-    area_b = (xb[:, 2] - xb[:, 0]) * (xb[:, 3] - xb[:, 1])
-    ax1, ay1, ax2, ay2 = xa.T
-    bx1, by1, bx2, by2 = xb.T
+    na, nb = np.bincount(img_a, minlength=n_img), np.bincount(img_b, minlength=n_img)
+    start_a, start_b = np.cumsum(na) - na, np.cumsum(nb) - nb
+    # images are padded to one block shape per bucket of similar box counts (within 2x)
+    busy = np.flatnonzero((na > int(upper_only)) & (nb > 0))
+    bucket = np.frexp(na[busy])[1] * 64 + np.frexp(nb[busy])[1]
+    busy = busy[np.argsort(bucket, kind="stable")]
+    bounds = np.flatnonzero(np.diff(np.sort(bucket))) + 1
     out = []
-    lo = 0
-    while lo < len(img_a):
-        # the largest block of a-rows whose pairs fit in one chunk (at least one row)
-        base = ends[lo - 1] if lo else 0
-        hi = max(lo + 1, int(np.searchsorted(ends, base + _PAIR_CHUNK, side="right")))
-        r = reps[lo:hi]
-        ia = np.repeat(np.arange(lo, hi), r)
-        ib = np.repeat(first_b[lo:hi] - (np.cumsum(r) - r), r) + np.arange(len(ia))
-        iw = np.minimum(ax2[ia], bx2[ib]) - np.maximum(ax1[ia], bx1[ib])
-        keep = iw > 0
-        ia, ib, iw = ia[keep], ib[keep], iw[keep]
-        ih = np.minimum(ay2[ia], by2[ib]) - np.maximum(ay1[ia], by1[ib])
-        keep = ih > 0
-        ia, ib = ia[keep], ib[keep]
-        out.append((ia, ib, iw[keep] * ih[keep]))
-        lo = hi
-    ia, ib, inter = (np.concatenate(parts) for parts in zip(*out)) if out else (
-        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    return ia, ib, inter, area_a[ia], area_b[ib]
+    for imgs in np.split(busy, bounds):
+        if not len(imgs):
+            continue
+        ka, kb = int(na[imgs].max()), int(nb[imgs].max())
+        tri = np.triu(np.ones((ka, kb), dtype=bool), 1) if upper_only else None
+        step = max(1, _PAIR_CHUNK // (ka * kb))
+        for lo in range(0, len(imgs), step):
+            part = imgs[lo:lo + step]
+            ra, rb = _rows_padded(start_a[part], na[part], ka), _rows_padded(start_b[part], nb[part], kb)
+            a, b = np.take(xa, np.maximum(ra, 0), axis=0), np.take(xb, np.maximum(rb, 0), axis=0)
+            a[ra < 0], b[rb < 0] = np.nan, np.nan  # padding: NaN compares false, so it pairs with nothing
+            a4, b4 = a[:, :, None, :], b[:, None, :, :]
+            hit = ((a4[..., 0] < b4[..., 2]) & (b4[..., 0] < a4[..., 2])
+                   & (a4[..., 1] < b4[..., 3]) & (b4[..., 1] < a4[..., 3]))
+            if tri is not None:
+                hit &= tri
+            cell = np.flatnonzero(hit)  # (image, i, j) flattened: i over ka, j over kb
+            sa, sb = cell // kb, cell // (ka * kb) * kb + cell % kb
+            ca, cb = np.take(a.reshape(-1, 4), sa, axis=0), np.take(b.reshape(-1, 4), sb, axis=0)
+            inter = ((np.minimum(ca[:, 2], cb[:, 2]) - np.maximum(ca[:, 0], cb[:, 0]))
+                     * (np.minimum(ca[:, 3], cb[:, 3]) - np.maximum(ca[:, 1], cb[:, 1])))
+            keep = inter > 0  # x + w can round to x for boxes far thinner than their coordinates
+            ca, cb, inter = ca[keep], cb[keep], inter[keep]
+            area_a = (ca[:, 2] - ca[:, 0]) * (ca[:, 3] - ca[:, 1])
+            area_b = (cb[:, 2] - cb[:, 0]) * (cb[:, 3] - cb[:, 1])
+            out.append((ra.ravel()[sa[keep]], rb.ravel()[sb[keep]], inter / (area_a + area_b - inter), inter / area_b))
+    if not out:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    ia, ib, iou, ioa_b = (np.concatenate(c) for c in zip(*out))
+    if np.any(ia[1:] < ia[:-1]):  # buckets interleave: one stable merge of their sorted runs
+        o = np.argsort(ia, kind="stable")
+        ia, ib, iou, ioa_b = ia[o], ib[o], iou[o], ioa_b[o]
+    return ia, ib, iou, ioa_b
 
 
 class _ClassGroups:
@@ -410,20 +428,31 @@ class _Groups:
         self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
         self.ids = k[self.starts]
         self.lens = np.diff(np.r_[self.starts, len(k)])
+        self.run = np.repeat(np.arange(len(self.starts)), self.lens)  # each (sorted) pair's run
+
+    def _top(self, values: np.ndarray):
+        v = values if self.order is None else values[self.order]
+        top = np.maximum.reduceat(v, self.starts) if len(v) else np.zeros(0)
+        return v, top, top > 0
+
+    def max(self, values: np.ndarray) -> np.ndarray:
+        """Per group: the largest positive value (0 if none)."""
+        best = np.zeros(self.n)
+        _, top, ok = self._top(values)
+        best[self.ids[ok]] = top[ok]
+        return best
 
     def argmax(self, values: np.ndarray):
         """Per group: the largest positive value (0 if none) and its pair index (-1 if none)."""
         best = np.zeros(self.n)
         arg = np.full(self.n, -1, dtype=np.int64)
-        if len(values) == 0:
-            return best, arg
-        v = values if self.order is None else values[self.order]
-        top = np.maximum.reduceat(v, self.starts)
-        pos = np.where(v == np.repeat(top, self.lens), np.arange(len(v)), len(v))
-        first = np.minimum.reduceat(pos, self.starts)
-        ok = top > 0
+        v, top, ok = self._top(values)
+        # the pairs holding their group's positive maximum (NaN equals nothing), first one per group
+        hits = np.flatnonzero(v == np.repeat(np.where(ok, top, np.nan), self.lens))
+        run = self.run[hits]
+        first = hits[np.r_[True, run[1:] != run[:-1]]] if len(hits) else hits
         best[self.ids[ok]] = top[ok]
-        arg[self.ids[ok]] = first[ok] if self.order is None else self.order[first[ok]]
+        arg[self.ids[ok]] = first if self.order is None else self.order[first]
         return best, arg
 
 
@@ -611,8 +640,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     region = (_flag(gt, "iscrowd") | _flag(gt, "ignore"))[g_order]
     n_g, n_p = len(gt), len(pred)
 
-    gi, pi, inter, g_area, p_area = _overlapping_pairs(g_img, g_box, p_img, p_box)
-    iou = inter / (g_area + p_area - inter)
+    gi, pi, iou, p_ioa = _overlapping_pairs(g_img, g_box, p_img, p_box)
     by_gt, by_pred = _Groups(gi, n_g), _Groups(pi, n_p)
     real = ~region[gi]
     sel = (g_cls[gi] == p_cls[pi]) & real  # prediction of the GT box's class
@@ -620,7 +648,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     # Calibration outcome: the prediction matches a real GT box of its class.
     best_iou_p, best_gt_p = by_pred.argmax(np.where(sel, iou, 0.0))
     silenced = np.zeros(n_p, dtype=bool)  # inside a crowd / ignore region
-    silenced[pi[~real & (inter / p_area >= p.crowd_ioa)]] = True
+    silenced[pi[~real & (p_ioa >= p.crowd_ioa)]] = True
     conf = np.zeros(n_p)
     if p.calibrate:
         conf[~silenced] = calibrate_confidence(p_raw[~silenced], best_iou_p[~silenced] >= p.match_iou)
@@ -642,7 +670,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     # over classes (a detector unsure between "3" and "8" still sees an object).
     cls = p_cls[pi]
     fit_pairs = np.where(real, c * good, 0.0)
-    label_fit, _ = by_gt.argmax(np.where(sel, fit_pairs, 0.0))
+    label_fit = by_gt.max(np.where(sel, fit_pairs, 0.0))
     by_gt_cls = _ClassGroups(gi, cls, n_g)
     fit_total = by_gt_cls.sum_of_max(fit_pairs)
     fits = np.minimum(1.0, fit_total)
@@ -650,7 +678,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     # a box's own support: predictions of its class whose best GT box of that class it is
     own = np.zeros(len(gi), dtype=bool)
     own[best_gt_p[best_gt_p >= 0]] = True
-    own_support, _ = by_gt.argmax(np.where(sel & own, c * good, 0.0))
+    own_support = by_gt.max(np.where(sel & own, c * good, 0.0))
 
     # wrong_class: P(object fits g) x P(label k is wrong | the detector's class evidence)
     pk = (g_cls[gi] == cls).astype(np.float64) if probs is None else probs[pi, g_cls[gi]]
@@ -717,7 +745,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     tie_iou = 0.0 if noise is None else p.duplicate_fit_sd * noise[1]
     frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, best_iou_g, tie_iou, own_support, ann_rank, p))
     # missing: nothing real of any class covers the prediction
-    covered, _ = by_pred.argmax(np.where(real, same, 0.0))
+    covered = by_pred.max(np.where(real, same, 0.0))
     nearest = _take(iou, nearest_pair, 0.0)
     # a second opinion must also see an object there (both witnesses, as for low_iou)
     uncovered = (1 - covered) * (1.0 if second is None else second["pred_object"])
@@ -820,10 +848,17 @@ def _duplicates(g_img, g_box, g_cls, region, label_fit, fit_iou, tie_iou, own_su
     same-class IoUs (``fit_iou``) differ by at most ``tie_iou`` (the
     detector's noise), the later annotation (larger id).
     """
-    a, b, inter, area_a, area_b = _overlapping_pairs(g_img, g_box, g_img, g_box, upper_only=True)
-    keep = (g_cls[a] == g_cls[b]) & ~region[a] & ~region[b]
-    a, b = a[keep], b[keep]
-    iou = inter[keep] / (area_a[keep] + area_b[keep] - inter[keep])
+    # only real boxes of one class in one image can be one object twice: pair within those groups
+    rows = np.flatnonzero(~region)
+    key = g_img[rows].astype(np.int64) * (int(g_cls.max(initial=0)) + 1) + g_cls[rows]
+    rows = rows[np.argsort(key, kind="stable")]
+    key = np.sort(key)
+    group = np.cumsum(np.diff(key, prepend=key[:1]) != 0)
+    a, b, iou, _ = _overlapping_pairs(group, g_box[rows], group, g_box[rows], upper_only=True)
+    a, b = rows[a], rows[b]  # a < b: rows ascend within a group
+    by_rows = np.lexsort((b, a))  # ties below go to the first pair in row order
+    a, b = a[by_rows], b[by_rows]
+    iou = iou[by_rows]
     tie = (label_fit[a] == label_fit[b]) | (np.abs(fit_iou[a] - fit_iou[b]) <= tie_iou)
     flag_a = np.where(tie, ann_rank[a] > ann_rank[b], label_fit[a] < label_fit[b])
     flagged = np.where(flag_a, a, b)
@@ -844,9 +879,8 @@ def _missing(conf, uncovered, nearest, p_cls, p_img, p_box, p: Params) -> dict:
     it overlaps). Predictions scoring below 1% alone are not considered.
     """
     cand = np.flatnonzero(conf * uncovered >= 0.01)
-    a, b, inter, area_a, area_b = _overlapping_pairs(p_img[cand], p_box[cand], p_img[cand], p_box[cand],
-                                                     upper_only=True)
-    close = inter / (area_a + area_b - inter) >= p.nms_iou
+    a, b, iou, _ = _overlapping_pairs(p_img[cand], p_box[cand], p_img[cand], p_box[cand], upper_only=True)
+    close = iou >= p.nms_iou
     a, b = a[close], b[close]
     selves = np.arange(len(cand))
     group, member = np.r_[a, b, selves], np.r_[b, a, selves]
@@ -878,6 +912,13 @@ def _take(values: np.ndarray, idx: np.ndarray, fill=None):
     return np.where(has, taken.astype(object), None)
 
 
+def _xywh_at(xyxy: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` of an N x 4 xyxy array as xywh, NaN where ``idx == -1``."""
+    if len(xyxy) == 0:
+        return np.full((len(idx), 4), np.nan)
+    return np.where((idx >= 0)[:, None], _xywh(np.take(xyxy, np.maximum(idx, 0), axis=0)), np.nan)
+
+
 def _candidates(kind: str, score, g=-1, p=-1, iou=np.nan, other_g=-1) -> dict:
     """Internal candidate columns (positions in the image-sorted arrays, -1 = none)."""
     n = len(score)
@@ -893,7 +934,7 @@ def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order, g_box, p
     cols = {k: v[order] for k, v in cols.items()}
     g, pp, og = cols["g"], cols["p"], cols["other_g"]
     on_gt = g >= 0
-    g_xywh, p_xywh = _xywh(g_box), _xywh(p_box)
+    g_xywh, p_xywh = _xywh_at(g_box, g), _xywh_at(p_box, pp)
     ann_ids = gt["ann_id"].to_numpy()[g_order]
     img_code = np.where(on_gt, _take(g_img, g, -1), _take(p_img, pp, -1))
     return pd.DataFrame({
@@ -902,15 +943,14 @@ def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order, g_box, p
         "image_id": images.take(img_code) if len(img_code) else images[:0],
         "ann_id": _take(ann_ids, g),
         "pred_id": _take(pred["pred_id"].to_numpy()[p_order], pp),
-        **{k: np.where(on_gt, _take(g_xywh[:, i], g, np.nan), _take(p_xywh[:, i], pp, np.nan))
-           for i, k in enumerate("xywh")},
+        **{k: np.where(on_gt, g_xywh[:, i], p_xywh[:, i]) for i, k in enumerate("xywh")},
         "iou": cols["iou"],
         "pred_score": _take(p_raw, pp, np.nan),
         "pred_conf": _take(conf, pp, np.nan),
         "gt_category_id": _take(g_cat, g),
         "pred_category_id": _take(p_cat, pp),
         "other_ann_id": _take(ann_ids, og),
-        **{f"pred_{k}": _take(p_xywh[:, i], pp, np.nan) for i, k in enumerate("xywh")},
+        **{f"pred_{k}": p_xywh[:, i] for i, k in enumerate("xywh")},
     })
 
 

@@ -57,14 +57,18 @@ def test_overlapping_pairs_equal_brute_force_across_chunks(monkeypatch):
     xb = le._xyxy(np.c_[rng.uniform(0, 50, (50, 2)), rng.uniform(1, 30, (50, 2))])
     monkeypatch.setattr(le, "_PAIR_CHUNK", 17)  # forces many blocks, some of a single row
     for upper, (ib_img, xb_) in ((False, (img_b, xb)), (True, (img_a, xa))):
-        ia, ib, inter, *_ = le._overlapping_pairs(img_a, xa, ib_img, xb_, upper_only=upper)
+        ia, ib, iou, ioa_b = le._overlapping_pairs(img_a, xa, ib_img, xb_, upper_only=upper)
         want = {(i, j) for i in range(len(img_a)) for j in range(len(ib_img))
                 if img_a[i] == ib_img[j] and (not upper or j > i)
                 and le.box_iou(le._xywh(xa[i:i + 1]), le._xywh(xb_[j:j + 1]))[0] > 0}
         assert set(zip(ia.tolist(), ib.tolist())) == want
         assert np.all(np.diff(ia) >= 0)
-        np.testing.assert_allclose(inter / (le._xywh(xa[ia])[:, 2:].prod(1) + le._xywh(xb_[ib])[:, 2:].prod(1) - inter),
-                                   le.box_iou(le._xywh(xa[ia]), le._xywh(xb_[ib])))
+        assert all(np.all(np.diff(ib[ia == i]) > 0) for i in set(ia.tolist()))
+        np.testing.assert_allclose(iou, le.box_iou(le._xywh(xa[ia]), le._xywh(xb_[ib])))
+        a, b = xa[ia], xb_[ib]
+        inter = (np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])) * (
+            np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]))
+        np.testing.assert_allclose(ioa_b, inter / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
 
 
 def test_groups_argmax_first_maximum_and_empty_groups():
