@@ -161,6 +161,7 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -177,6 +178,8 @@ RESULT_COLUMNS = (
 )
 #: Pairs of boxes are tested in chunks of about this many (padded) cells, which bounds memory.
 _PAIR_CHUNK = 1 << 18
+#: The engine works on blocks of images with about this many candidate box pairs (see _pair_blocks).
+_BLOCK_CELLS = 1 << 21
 
 
 class LabelErrorInputError(InputError):
@@ -370,10 +373,11 @@ def _overlapping_pairs(img_a, xa, img_b, xb, *, upper_only=False):
             inter = ((np.minimum(ca[:, 2], cb[:, 2]) - np.maximum(ca[:, 0], cb[:, 0]))
                      * (np.minimum(ca[:, 3], cb[:, 3]) - np.maximum(ca[:, 1], cb[:, 1])))
             keep = inter > 0  # x + w can round to x for boxes far thinner than their coordinates
-            ca, cb, inter = ca[keep], cb[keep], inter[keep]
+            if not keep.all():
+                sa, sb, ca, cb, inter = sa[keep], sb[keep], ca[keep], cb[keep], inter[keep]
             area_a = (ca[:, 2] - ca[:, 0]) * (ca[:, 3] - ca[:, 1])
             area_b = (cb[:, 2] - cb[:, 0]) * (cb[:, 3] - cb[:, 1])
-            out.append((ra.ravel()[sa[keep]], rb.ravel()[sb[keep]], inter / (area_a + area_b - inter), inter / area_b))
+            out.append((ra.ravel()[sa], rb.ravel()[sb], inter / (area_a + area_b - inter), inter / area_b))
     if not out:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     ia, ib, iou, ioa_b = (np.concatenate(c) for c in zip(*out))
@@ -640,68 +644,41 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     region = (_flag(gt, "iscrowd") | _flag(gt, "ignore"))[g_order]
     n_g, n_p = len(gt), len(pred)
 
-    gi, pi, iou, p_ioa = _overlapping_pairs(g_img, g_box, p_img, p_box)
-    by_gt, by_pred = _Groups(gi, n_g), _Groups(pi, n_p)
-    real = ~region[gi]
-    sel = (g_cls[gi] == p_cls[pi]) & real  # prediction of the GT box's class
+    real_g = ~region
+    odds = p.wrong_class_prior / ((1 - p.wrong_class_prior) * max(1, len(categories) - 1))
 
-    # Calibration outcome: the prediction matches a real GT box of its class.
-    best_iou_p, best_gt_p = by_pred.argmax(np.where(sel, iou, 0.0))
-    silenced = np.zeros(n_p, dtype=bool)  # inside a crowd / ignore region
-    silenced[pi[~real & (p_ioa >= p.crowd_ioa)]] = True
+    def blocks():
+        return _pair_blocks(g_img, g_box, p_img, p_box, real_g, g_cls, p_cls)
+
+    # Pass 1: each box's best real match of its class. Calibration outcome: the prediction matches one.
+    first = _per_box(blocks(), lambda b: _best_matches(b, p))
+    silenced = first["silenced"]  # inside a crowd / ignore region
     conf = np.zeros(n_p)
     if p.calibrate:
-        conf[~silenced] = calibrate_confidence(p_raw[~silenced], best_iou_p[~silenced] >= p.match_iou)
+        conf[~silenced] = calibrate_confidence(p_raw[~silenced], first["best_iou_p"][~silenced] >= p.match_iou)
     else:
         conf[~silenced] = np.clip(p_raw[~silenced], 0, 1)
-    c = conf[pi]
-
-    same = ramp(iou, *p.same_object_iou)
-    best_iou_g, arg = by_gt.argmax(np.where(sel, iou, 0.0))
-    has = arg >= 0
+    best_iou_g, best_p = first["best_iou_g"], first["best_p"]
+    has = best_p >= 0
     if p.good_box_iou == "auto":
-        good_ramp = auto_good_box_iou(best_iou_g[has], c[arg[has]])
+        good_ramp = auto_good_box_iou(best_iou_g[has], conf[best_p[has]])
     else:
         good_ramp = tuple(p.good_box_iou)
-    good = ramp(iou, *good_ramp)
-
-    # Classes are exclusive hypotheses about one object: evidence is the best
-    # prediction of each class (max: boxes of one class are correlated), summed
-    # over classes (a detector unsure between "3" and "8" still sees an object).
-    cls = p_cls[pi]
-    fit_pairs = np.where(real, c * good, 0.0)
-    label_fit = by_gt.max(np.where(sel, fit_pairs, 0.0))
-    by_gt_cls = _ClassGroups(gi, cls, n_g)
-    fit_total = by_gt_cls.sum_of_max(fit_pairs)
-    fits = np.minimum(1.0, fit_total)
-    _, other_arg = by_gt.argmax(np.where(sel, 0.0, fit_pairs))
-    # a box's own support: predictions of its class whose best GT box of that class it is
-    own = np.zeros(len(gi), dtype=bool)
-    own[best_gt_p[best_gt_p >= 0]] = True
-    own_support = by_gt.max(np.where(sel & own, c * good, 0.0))
+    # Pass 2, with the calibrated confidences: the detector's evidence on every box.
+    ev = _per_box(blocks(), lambda b: _block_evidence(b, conf, first["best_g"], good_ramp, probs, odds, p))
 
     # wrong_class: P(object fits g) x P(label k is wrong | the detector's class evidence)
-    pk = (g_cls[gi] == cls).astype(np.float64) if probs is None else probs[pi, g_cls[gi]]
-    q_k = by_gt_cls.sum_of_max(fit_pairs, pk) / np.maximum(fit_total, 1e-300)
-    odds = p.wrong_class_prior / ((1 - p.wrong_class_prior) * max(1, len(categories) - 1))
+    fit_total = ev["fit_total"]
+    q_k = ev["class_fit"] / np.maximum(fit_total, 1e-300)
     label_wrong = _label_wrong(q_k, odds)
     if second is not None:  # a second, independent opinion: its likelihood ratio multiplies the odds
         label_wrong = _combine_independent(label_wrong, _label_wrong(second["probs"][np.arange(n_g), g_cls], odds),
                                            p.wrong_class_prior)
-    wrong_class = np.where(fit_total > 0, _with_prior(fits, 1 - p.spurious_prior) * label_wrong, 0.0)
+    wrong_class = np.where(fit_total > 0, _with_prior(np.minimum(1.0, fit_total), 1 - p.spurious_prior)
+                           * label_wrong, 0.0)
 
     # low_iou: an object of g's class, nearest to g, whose box differs; and nothing fits g as drawn
-    loc = ramp(iou, *p.low_iou_iou)
-    _, nearest_pair = by_pred.argmax(np.where(real, iou, 0.0))
-    nearest_g = np.zeros(len(gi), dtype=bool)
-    nearest_g[nearest_pair[nearest_pair >= 0]] = True
-    # P(the prediction's object is of class k): with class probabilities, the
-    # complement of the wrong-label posterior for that prediction alone; without, unknown (1)
-    k_right = 1.0 if probs is None else 1 - _label_wrong(pk, odds)
-    moved_pairs = np.where(real & nearest_g, c * same * (1 - loc) * k_right, 0.0)
-    moved = np.minimum(1.0, by_gt_cls.sum_of_max(moved_pairs))
-    _, moved_arg = by_gt.argmax(moved_pairs)
-    low_iou = moved * (1 - np.minimum(1.0, by_gt_cls.sum_of_max(np.where(real, c * loc, 0.0))))
+    low_iou = np.minimum(1.0, ev["moved"]) * (1 - np.minimum(1.0, ev["fit_as_drawn"]))
     if second is not None and (second["drawn_iou"] is not None or second["box"] is not None):
         # the second opinion must also see the drawn box fit its object badly: both witnesses, taken as
         # independent, see the object moved (a box it has no estimate for keeps the detector's score). Not
@@ -715,8 +692,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
 
     # spurious: nothing of any class overlaps g (continuous support, no cut-off); a GT box is
     # a real object with prior 1 - spurious_prior, so weak support already makes it likely
-    support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
-    support = np.minimum(1.0, by_gt_cls.sum_of_max(support_pairs))
+    support = np.minimum(1.0, ev["support"])
     # ... unless the detector misses real objects of this shape: then no support is weak evidence.
     # "Unseen": support below spurious_prior, where it alone leaves the box likelier spurious than real.
     log_w, log_h = np.log(g_box[:, 2] - g_box[:, 0]), np.log(g_box[:, 3] - g_box[:, 1])
@@ -727,34 +703,124 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     spurious = 1 - _with_prior(support, 1 - p.spurious_prior, recall)
     if second is not None and second["object_given"]:
         spurious = _combine_independent(spurious, 1 - second["object"], 1 - second["object_prior"])
-    _, support_arg = by_gt.argmax(support_pairs)
 
     frames = []
     gt_rows = np.flatnonzero(~region)
-    for kind, score, arg in (
-        ("low_iou", low_iou, moved_arg),
-        ("wrong_class", wrong_class, other_arg),
-        ("spurious", spurious, support_arg),
+    for kind, score, evidence in (
+        ("low_iou", low_iou, "moved"),
+        ("wrong_class", wrong_class, "other"),
+        ("spurious", spurious, "support"),
     ):
         rows = gt_rows[(score[gt_rows] >= p.min_score) & (score[gt_rows] > 0)]
-        frames.append(_candidates(kind, score[rows], g=rows, p=_take(pi, arg[rows], -1),
-                                  iou=_take(iou, arg[rows], np.nan)))
+        frames.append(_candidates(kind, score[rows], g=rows, p=ev[f"{evidence}_p"][rows],
+                                  iou=ev[f"{evidence}_iou"][rows]))
     ann_rank = gt["ann_id"].rank(method="first").to_numpy()[g_order]
-    noise = localisation_noise(best_iou_g[has], c[arg[has]])
+    noise = localisation_noise(best_iou_g[has], conf[best_p[has]])
     # fits closer than duplicate_fit_sd noise deviations are a tie (unknown noise: only equal fits)
     tie_iou = 0.0 if noise is None else p.duplicate_fit_sd * noise[1]
-    frames.append(_duplicates(g_img, g_box, g_cls, region, label_fit, best_iou_g, tie_iou, own_support, ann_rank, p))
-    # missing: nothing real of any class covers the prediction
-    covered = by_pred.max(np.where(real, same, 0.0))
-    nearest = _take(iou, nearest_pair, 0.0)
-    # a second opinion must also see an object there (both witnesses, as for low_iou)
-    uncovered = (1 - covered) * (1.0 if second is None else second["pred_object"])
-    frames.append(_missing(np.where(silenced, 0.0, conf), uncovered, nearest, p_cls, p_img, p_box, p))
+    frames.append(_duplicates(g_img, g_box, g_cls, region, ev["label_fit"], best_iou_g, tie_iou,
+                              ev["own_support"], ann_rank, p))
+    # missing: nothing real of any class covers the prediction; a second opinion must also
+    # see an object there (both witnesses, as for low_iou)
+    uncovered = (1 - ev["covered"]) * (1.0 if second is None else second["pred_object"])
+    frames.append(_missing(np.where(silenced, 0.0, conf), uncovered, ev["nearest"], p_cls, p_img, p_box, p))
 
     result = _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order,
                        g_box, p_box, g_cat, p_cat, p_raw, conf)
     result.attrs["params"] = {**p.__dict__, "good_box_iou": tuple(good_ramp)}
     return result
+
+
+def _pair_blocks(g_img, g_box, p_img, p_box, real_g, g_cls, p_cls):
+    """The images in blocks of about ``_BLOCK_CELLS`` candidate pairs, each with its intersecting pairs.
+
+    A box's pairs all lie in its image's block, so per-box reductions over a
+    block are complete, while every per-pair array stays block-sized (in
+    cache, and no large temporaries). Yields namespaces: ``g, p`` (slices of
+    the image-sorted GT / prediction rows), ``gi, pi`` (each pair's rows,
+    relative to those slices), ``iou, p_ioa`` (see :func:`_overlapping_pairs`),
+    ``real`` (the GT box is no crowd / ignore region), ``gt_cls, pred_cls``,
+    ``sel`` (real and of one class) and ``by_gt, by_pred`` (:class:`_Groups`).
+    """
+    n_img = int(max(g_img.max(initial=-1), p_img.max(initial=-1))) + 1
+    cells = np.bincount(g_img, minlength=n_img) * np.bincount(p_img, minlength=n_img)
+    block = (np.cumsum(cells) - cells) // _BLOCK_CELLS
+    edges = np.r_[0, np.flatnonzero(np.diff(block)) + 1, n_img]
+    g_edges, p_edges = np.searchsorted(g_img, edges), np.searchsorted(p_img, edges)
+    for k in range(len(edges) - 1):
+        g, q = slice(g_edges[k], g_edges[k + 1]), slice(p_edges[k], p_edges[k + 1])
+        gi, pi, iou, p_ioa = _overlapping_pairs(g_img[g] - edges[k], g_box[g], p_img[q] - edges[k], p_box[q])
+        real, gt_cls, pred_cls = real_g[g][gi], g_cls[g][gi], p_cls[q][pi]
+        yield SimpleNamespace(g=g, p=q, gi=gi, pi=pi, iou=iou, p_ioa=p_ioa, real=real, gt_cls=gt_cls,
+                              pred_cls=pred_cls, sel=(gt_cls == pred_cls) & real,
+                              by_gt=_Groups(gi, g.stop - g.start), by_pred=_Groups(pi, q.stop - q.start))
+
+
+def _per_box(blocks, evidence) -> dict:
+    """``evidence(block)`` on every block of :func:`_pair_blocks`, its per-box arrays joined in row order."""
+    parts = [evidence(b) for b in blocks]
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def _best_matches(b, p: Params) -> dict:
+    """Pass 1 on a block: each box's best real match of its class, and the predictions in crowd / ignore regions."""
+    match_iou = np.where(b.sel, b.iou, 0.0)
+    best_iou_g, g_pair = b.by_gt.argmax(match_iou)
+    best_iou_p, p_pair = b.by_pred.argmax(match_iou)
+    silenced = np.zeros(b.p.stop - b.p.start, dtype=bool)
+    silenced[b.pi[~b.real & (b.p_ioa >= p.crowd_ioa)]] = True
+    return {"best_iou_g": best_iou_g, "best_p": _take(b.pi + b.p.start, g_pair, -1),
+            "best_iou_p": best_iou_p, "best_g": _take(b.gi + b.g.start, p_pair, -1), "silenced": silenced}
+
+
+def _block_evidence(b, conf, best_g, good_ramp, probs, odds: float, p: Params) -> dict:
+    """Pass 2 on a block: the detector's evidence on each box, summed over its pairs.
+
+    Per GT box: the sums over classes of each class's best pair (see
+    :class:`_ClassGroups`) behind ``wrong_class`` (``fit_total``, and
+    ``class_fit`` weighted by the probability of the box's class), ``low_iou``
+    (``moved``, ``fit_as_drawn``) and ``spurious`` (``support``), the fits
+    used for duplicates, and the prediction and IoU behind each type
+    (``*_p``, ``*_iou``). Per prediction: ``covered`` and ``nearest`` (the
+    IoU of its nearest real GT box).
+    """
+    gi, iou, real, sel = b.gi, b.iou, b.real, b.sel
+    c = conf[b.p][b.pi]
+    same = ramp(iou, *p.same_object_iou)
+    good = ramp(iou, *good_ramp)
+    # Classes are exclusive hypotheses about one object: evidence is the best
+    # prediction of each class (max: boxes of one class are correlated), summed
+    # over classes (a detector unsure between "3" and "8" still sees an object).
+    fit_pairs = np.where(real, c * good, 0.0)
+    by_cls = _ClassGroups(gi, b.pred_cls, b.g.stop - b.g.start)
+    # a box's own support: predictions of its class whose best GT box of that class it is
+    own = best_g[b.p][b.pi] == gi + b.g.start
+    pk = (b.gt_cls == b.pred_cls).astype(np.float64) if probs is None else probs[b.p][b.pi, b.gt_cls]
+    loc = ramp(iou, *p.low_iou_iou)
+    _, nearest_pair = b.by_pred.argmax(np.where(real, iou, 0.0))
+    nearest_g = np.zeros(len(gi), dtype=bool)
+    nearest_g[nearest_pair[nearest_pair >= 0]] = True
+    # P(the prediction's object is of class k): with class probabilities, the
+    # complement of the wrong-label posterior for that prediction alone; without, unknown (1)
+    k_right = 1.0 if probs is None else 1 - _label_wrong(pk, odds)
+    moved_pairs = np.where(real & nearest_g, c * same * (1 - loc) * k_right, 0.0)
+    support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
+    out = {
+        "fit_total": by_cls.sum_of_max(fit_pairs),
+        "class_fit": by_cls.sum_of_max(fit_pairs, pk),
+        "moved": by_cls.sum_of_max(moved_pairs),
+        "fit_as_drawn": by_cls.sum_of_max(np.where(real, c * loc, 0.0)),
+        "support": by_cls.sum_of_max(support_pairs),
+        "label_fit": b.by_gt.max(np.where(sel, fit_pairs, 0.0)),
+        "own_support": b.by_gt.max(np.where(sel & own, c * good, 0.0)),
+        "covered": b.by_pred.max(np.where(real, same, 0.0)),
+        "nearest": _take(iou, nearest_pair, 0.0),
+    }
+    for name, values in (("other", np.where(sel, 0.0, fit_pairs)), ("moved", moved_pairs),
+                         ("support", support_pairs)):
+        _, pair = b.by_gt.argmax(values)
+        out[f"{name}_p"], out[f"{name}_iou"] = _take(b.pi + b.p.start, pair, -1), _take(iou, pair, np.nan)
+    return out
 
 
 def _label_wrong(q_k: np.ndarray, odds: float) -> np.ndarray:

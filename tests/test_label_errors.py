@@ -447,6 +447,36 @@ def test_row_order_changes_nothing_and_outputs_are_valid(scene, rnd):
     np.testing.assert_allclose(a.loc[on_gt, "score"], b.loc[b["ann_id"].notna(), "score"], atol=1e-9)
 
 
+def detector_like_tables(n_images: int, seed: int = 0):
+    """Images with 0-40 GT boxes of 4 classes; predictions: most GT boxes found with jitter, plus clutter."""
+    rng = np.random.default_rng(seed)
+    n_gt = rng.poisson(rng.choice([1, 6, 20], n_images))
+    img = np.repeat(np.arange(n_images), n_gt)
+    xy, wh = rng.uniform(0, 400, (len(img), 2)), rng.uniform(5, 120, (len(img), 2))
+    gt = pd.DataFrame({"image_id": img, "ann_id": np.arange(len(img)), "category_id": rng.integers(1, 5, len(img)),
+                       "x": xy[:, 0], "y": xy[:, 1], "w": wh[:, 0], "h": wh[:, 1],
+                       "iscrowd": rng.random(len(img)) < 0.03})
+    found = gt.sample(frac=0.8, random_state=seed)
+    clutter = gt.sample(frac=0.4, random_state=seed + 1).assign(x=lambda d: rng.uniform(0, 400, len(d)))
+    pred = pd.concat([found, clutter], ignore_index=True).drop(columns=["ann_id", "iscrowd"])
+    pred[["x", "y", "w", "h"]] += rng.normal(0, 0.05, (len(pred), 4)) * pred[["w", "h", "w", "h"]].to_numpy()
+    pred["category_id"] = np.where(rng.random(len(pred)) < 0.1, rng.integers(1, 5, len(pred)), pred["category_id"])
+    score = np.r_[rng.beta(5, 2, len(found)), rng.beta(2, 5, len(clutter))]
+    return gt, pred.assign(pred_id=np.arange(len(pred)), score=score)
+
+
+@pytest.mark.parametrize("block_cells", [1, 50, 5_000])
+def test_blocks_of_images_change_nothing(monkeypatch, block_cells):
+    gt, pred = detector_like_tables(300)
+    probs = pd.DataFrame(np.random.default_rng(1).dirichlet(np.ones(4), len(pred)), columns=[1, 2, 3, 4])
+    for args, params in (((gt, pred), {}), ((gt, pred, probs), {}), ((gt, pred), {"good_box_iou": "auto"})):
+        whole = le.find_detection_errors(*args, **params)
+        assert set(whole["error_type"]) == set(le.ERROR_TYPES)  # every type is exercised
+        monkeypatch.setattr(le, "_BLOCK_CELLS", block_cells)  # one image per block, a few, many
+        pd.testing.assert_frame_equal(le.find_detection_errors(*args, **params), whole)
+        monkeypatch.undo()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
