@@ -337,10 +337,9 @@ def _overlapping_pairs(img_a, xa, img_b, xb, *, upper_only=False):
     indexed: images whose box counts round up to the same powers of two are
     padded to one block shape (at most 2x per side) and tested about
     ``_PAIR_CHUNK`` cells at a time, which bounds memory and keeps the work
-    in cache. With ``upper_only`` (a is b) only pairs i < j are
-    built. Returns ``ia, ib`` (sorted by ``ia``, then ``ib``), the
-    pairs' IoU and the share of each ``b`` box that the pair's intersection
-    covers (intersection over the ``b`` box's area).
+    in cache. With ``upper_only`` (a is b) only pairs i < j are built.
+    Returns ``ia, ib`` (sorted by ``ia``, then ``ib``), the pairs' IoU, and
+    the intersection over the ``b`` box's area.
     """
     n_img = int(max(img_a.max(initial=-1), img_b.max(initial=-1))) + 1
     na, nb = np.bincount(img_a, minlength=n_img), np.bincount(img_b, minlength=n_img)
