@@ -386,6 +386,37 @@ def _overlapping_pairs(img_a, xa, img_b, xb, *, upper_only=False):
     return ia, ib, iou, ioa_b
 
 
+class _Runs:
+    """Pairs sorted into runs of equal keys: per run, the largest value and the first pair holding it.
+
+    Sorted ``keys`` (as ``ia`` from :func:`_overlapping_pairs`) skip the sort.
+    """
+
+    def __init__(self, keys: np.ndarray):
+        self.order = None if np.all(keys[1:] >= keys[:-1]) else np.argsort(keys, kind="stable")
+        k = keys if self.order is None else keys[self.order]
+        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
+        self.keys = k[self.starts]
+        self.lens = np.diff(np.r_[self.starts, len(k)])
+        self.run = np.repeat(np.arange(len(self.starts)), self.lens)  # each sorted pair's run
+
+    def top(self, values: np.ndarray):
+        """The values in run order, and each run's largest value."""
+        v = values if self.order is None else values[self.order]
+        return v, (np.maximum.reduceat(v, self.starts) if len(v) else np.zeros(0))
+
+    def first_of_top(self, v: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """For each run whose top is positive: the position (in ``v``) of the first pair holding it."""
+        # NaN equals nothing, so runs without a positive top have no hits
+        hits = np.flatnonzero(v == np.repeat(np.where(top > 0, top, np.nan), self.lens))
+        run = self.run[hits]
+        return hits[np.r_[True, run[1:] != run[:-1]]] if len(hits) else hits
+
+    def pairs(self, positions: np.ndarray) -> np.ndarray:
+        """Pair indices (input order) of positions in run order."""
+        return positions if self.order is None else self.order[positions]
+
+
 class _ClassGroups:
     """Pairs grouped by (group, class): per group, the sum over classes of each class's max.
 
@@ -394,68 +425,45 @@ class _ClassGroups:
 
     def __init__(self, group: np.ndarray, cls: np.ndarray, n: int):
         self.n = n
-        key = group.astype(np.int64) * (int(cls.max(initial=0)) + 1) + cls
-        self.order = np.argsort(key, kind="stable")
-        k = key[self.order]
-        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
-        self.group = group[self.order][self.starts]
+        n_cls = int(cls.max(initial=0)) + 1
+        self.runs = _Runs(group.astype(np.int64) * n_cls + cls)
+        self.group = self.runs.keys // n_cls
 
     def sum_of_max(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Per group: the sum over classes of each class's largest value.
 
-        With ``weights`` (one per pair), each class's largest value is
+        With ``weights`` (one per pair), each class's largest positive value is
         multiplied by the weight of the pair that holds it (the first, on ties).
         """
-        if len(values) == 0:
-            return np.zeros(self.n)
-        v = values[self.order]
-        top = np.maximum.reduceat(v, self.starts)
+        v, top = self.runs.top(values)
         if weights is not None:
-            lens = np.diff(np.r_[self.starts, len(v)])
-            pos = np.where(v == np.repeat(top, lens), np.arange(len(v)), len(v))
-            top = top * weights[self.order][np.minimum.reduceat(pos, self.starts)]
+            top[top > 0] *= weights[self.runs.pairs(self.runs.first_of_top(v, top))]
         return np.bincount(self.group, weights=top, minlength=self.n).astype(np.float64)
 
 
 class _Groups:
-    """Pairs grouped by one of their sides, for per-group max / argmax in O(n).
-
-    ``keys`` are the group of each pair (0..n-1); sorted keys (as ``ia`` from
-    :func:`_overlapping_pairs`) skip the sort.
-    """
+    """Pairs grouped by one of their sides (groups 0..n-1), for per-group max / argmax in O(n)."""
 
     def __init__(self, keys: np.ndarray, n: int):
         self.n = n
-        self.order = None if np.all(keys[1:] >= keys[:-1]) else np.argsort(keys, kind="stable")
-        k = keys if self.order is None else keys[self.order]
-        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
-        self.ids = k[self.starts]
-        self.lens = np.diff(np.r_[self.starts, len(k)])
-        self.run = np.repeat(np.arange(len(self.starts)), self.lens)  # each (sorted) pair's run
-
-    def _top(self, values: np.ndarray):
-        v = values if self.order is None else values[self.order]
-        top = np.maximum.reduceat(v, self.starts) if len(v) else np.zeros(0)
-        return v, top, top > 0
+        self.runs = _Runs(keys)
 
     def max(self, values: np.ndarray) -> np.ndarray:
         """Per group: the largest positive value (0 if none)."""
         best = np.zeros(self.n)
-        _, top, ok = self._top(values)
-        best[self.ids[ok]] = top[ok]
+        _, top = self.runs.top(values)
+        ok = top > 0
+        best[self.runs.keys[ok]] = top[ok]
         return best
 
     def argmax(self, values: np.ndarray):
         """Per group: the largest positive value (0 if none) and its pair index (-1 if none)."""
         best = np.zeros(self.n)
         arg = np.full(self.n, -1, dtype=np.int64)
-        v, top, ok = self._top(values)
-        # the pairs holding their group's positive maximum (NaN equals nothing), first one per group
-        hits = np.flatnonzero(v == np.repeat(np.where(ok, top, np.nan), self.lens))
-        run = self.run[hits]
-        first = hits[np.r_[True, run[1:] != run[:-1]]] if len(hits) else hits
-        best[self.ids[ok]] = top[ok]
-        arg[self.ids[ok]] = first if self.order is None else self.order[first]
+        v, top = self.runs.top(values)
+        ok = top > 0
+        best[self.runs.keys[ok]] = top[ok]
+        arg[self.runs.keys[ok]] = self.runs.pairs(self.runs.first_of_top(v, top))
         return best, arg
 
 
