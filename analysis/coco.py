@@ -82,7 +82,9 @@ def _box_problems(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, to
     outside = (x < -tol) | (y < -tol) | (x + w > widths + tol) | (y + h > heights + tol) | (x1 <= x0) | (y1 <= y0)
     reason[outside & (reason == None)] = "outside the image"  # noqa: E711 (elementwise)
     reason[~finite] = "not four numbers"
-    return reason, np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+    # a side inside the image keeps its size as given: x + w - x need not give w back in floating point
+    inside_x, inside_y = (x >= 0) & (x + w <= widths), (y >= 0) & (y + h <= heights)
+    return reason, np.stack([x0, y0, np.where(inside_x, w, x1 - x0), np.where(inside_y, h, y1 - y0)], axis=1)
 
 
 def _bbox_array(records: list[dict]) -> np.ndarray:

@@ -193,6 +193,21 @@ def test_predictions_crossing_the_border_are_clipped(coco_fixture, tmp_path):
         datasets.import_coco("clip", coco_fixture["images_dir"], coco_fixture["instances_json"], outside)
 
 
+def test_boxes_inside_the_image_are_kept_exactly_as_given():
+    from analysis import coco
+
+    instances = {"images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 40}],
+                 "categories": [{"id": 1, "name": "digit"}],
+                 "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [77.68, 2.56, 12.67, 23.71]},
+                                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [87.68, 2.56, 12.67, 23.71]}]}
+    assert 77.68 + 12.67 - 77.68 != 12.67  # the float round trip that once changed such boxes
+    checked, report = coco.check_instances(instances)
+    assert checked["annotations"][0]["bbox"] == [77.68, 2.56, 12.67, 23.71]
+    assert checked["annotations"][1]["bbox"] == pytest.approx([87.68, 2.56, 12.32, 23.71])  # 0.35 px past the edge
+    assert checked["annotations"][1]["bbox"][3] == 23.71  # its inside side as given
+    assert report.clipped_boxes == 1
+
+
 SHARED_COCO = Path(__file__).resolve().parents[2] / "shared/data/coco-val2014-100"
 
 

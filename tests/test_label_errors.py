@@ -465,6 +465,19 @@ def detector_like_tables(n_images: int, seed: int = 0):
     return gt, pred.assign(pred_id=np.arange(len(pred)), score=score)
 
 
+def test_boxes_are_reported_exactly_as_given():
+    gt, pred = detector_like_tables(60)
+    res = le.find_detection_errors(gt, pred)
+    boxes = ["x", "y", "w", "h"]
+    on_gt = res[res["ann_id"].notna()].merge(gt, on="ann_id", suffixes=("", "_given"))
+    assert len(on_gt) == res["ann_id"].notna().sum() > 0
+    assert (on_gt[boxes].to_numpy() == on_gt[[f"{c}_given" for c in boxes]].to_numpy()).all()
+    missing = res[res["error_type"] == "missing"].merge(pred, on="pred_id", suffixes=("", "_given"))
+    assert len(missing) > 0
+    assert (missing[boxes].to_numpy() == missing[[f"{c}_given" for c in boxes]].to_numpy()).all()
+    assert (missing[[f"pred_{c}" for c in boxes]].to_numpy() == missing[[f"{c}_given" for c in boxes]].to_numpy()).all()
+
+
 @pytest.mark.parametrize("block_cells", [1, 50, 5_000])
 def test_blocks_of_images_change_nothing(monkeypatch, block_cells):
     gt, pred = detector_like_tables(300)
