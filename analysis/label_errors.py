@@ -638,10 +638,8 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     g_order = np.argsort(codes[: len(gt)], kind="stable")
     p_order = np.argsort(codes[len(gt):], kind="stable")
     g_img, p_img = codes[: len(gt)][g_order], codes[len(gt):][p_order]
-    # the boxes as given (reported back unchanged) and as corners (for the pairs)
-    g_xywh = gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order]
-    p_xywh = pred[["x", "y", "w", "h"]].to_numpy(np.float64)[p_order]
-    g_box, p_box = _xyxy(g_xywh), _xyxy(p_xywh)
+    g_box = _xyxy(gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order])
+    p_box = _xyxy(pred[["x", "y", "w", "h"]].to_numpy(np.float64)[p_order])
     # classes may be ids or names; integer codes make the comparisons cheap
     cat_codes, categories = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
     g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]
@@ -695,7 +693,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
         # doubt exactly the boxes sought (the detector's evidence already says an object is there).
         drawn_iou = second["drawn_iou"]
         if drawn_iou is None:
-            drawn_iou = box_iou(g_xywh, second["box"])
+            drawn_iou = box_iou(gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order], second["box"])
         seen = np.isfinite(drawn_iou)
         low_iou[seen] *= 1 - ramp(drawn_iou[seen], *p.low_iou_iou)
 
@@ -735,7 +733,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     frames.append(_missing(np.where(silenced, 0.0, conf), uncovered, ev["nearest"], p_cls, p_img, p_box, p))
 
     result = _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order,
-                       g_xywh, p_xywh, g_cat, p_cat, p_raw, conf)
+                       g_cat, p_cat, p_raw, conf)
     result.attrs["params"] = {**p.__dict__, "good_box_iou": tuple(good_ramp)}
     return result
 
@@ -987,11 +985,13 @@ def _take(values: np.ndarray, idx: np.ndarray, fill=None):
     return np.where(has, taken.astype(object), None)
 
 
-def _rows_at(boxes: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Rows ``idx`` of an N x 4 array, NaN where ``idx == -1``."""
-    if len(boxes) == 0:
-        return np.full((len(idx), 4), np.nan)
-    return np.where((idx >= 0)[:, None], np.take(boxes, np.maximum(idx, 0), axis=0), np.nan)
+def _boxes_at(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """``x, y, w, h`` of ``table``'s rows at positions ``rows`` (N x 4, as given), NaN where ``rows == -1``."""
+    out = np.full((len(rows), 4), np.nan)
+    has = rows >= 0
+    for i, column in enumerate("xywh"):
+        out[has, i] = table[column].to_numpy(np.float64)[rows[has]]
+    return out
 
 
 def _candidates(kind: str, score, g=-1, p=-1, iou=np.nan, other_g=-1) -> dict:
@@ -1001,7 +1001,7 @@ def _candidates(kind: str, score, g=-1, p=-1, iou=np.nan, other_g=-1) -> dict:
             **{k: np.broadcast_to(v, n) for k, v in (("g", g), ("p", p), ("iou", iou), ("other_g", other_g))}}
 
 
-def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order, g_xywh, p_xywh,
+def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order,
               g_cat, p_cat, p_raw, conf) -> pd.DataFrame:
     """Turn internal candidate columns into the public table, sorted by score."""
     cols = {k: np.concatenate([f[k] for f in frames]) for k in frames[0]}
@@ -1009,7 +1009,8 @@ def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order, g_xywh, 
     cols = {k: v[order] for k, v in cols.items()}
     g, pp, og = cols["g"], cols["p"], cols["other_g"]
     on_gt = g >= 0
-    g_xywh, p_xywh = _rows_at(g_xywh, g), _rows_at(p_xywh, pp)
+    # the boxes as given (x + w - x need not give w back in floating point)
+    g_xywh, p_xywh = _boxes_at(gt, _take(g_order, g, -1)), _boxes_at(pred, _take(p_order, pp, -1))
     ann_ids = gt["ann_id"].to_numpy()[g_order]
     img_code = np.where(on_gt, _take(g_img, g, -1), _take(p_img, pp, -1))
     return pd.DataFrame({
