@@ -638,8 +638,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     g_order = np.argsort(codes[: len(gt)], kind="stable")
     p_order = np.argsort(codes[len(gt):], kind="stable")
     g_img, p_img = codes[: len(gt)][g_order], codes[len(gt):][p_order]
-    g_box = _xyxy(gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order])
-    p_box = _xyxy(pred[["x", "y", "w", "h"]].to_numpy(np.float64)[p_order])
+    g_box, p_box = _xyxy(_boxes_at(gt, g_order)), _xyxy(_boxes_at(pred, p_order))
     # classes may be ids or names; integer codes make the comparisons cheap
     cat_codes, categories = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
     g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]
@@ -693,7 +692,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
         # doubt exactly the boxes sought (the detector's evidence already says an object is there).
         drawn_iou = second["drawn_iou"]
         if drawn_iou is None:
-            drawn_iou = box_iou(gt[["x", "y", "w", "h"]].to_numpy(np.float64)[g_order], second["box"])
+            drawn_iou = box_iou(_boxes_at(gt, g_order), second["box"])
         seen = np.isfinite(drawn_iou)
         low_iou[seen] *= 1 - ramp(drawn_iou[seen], *p.low_iou_iou)
 
@@ -774,7 +773,7 @@ def _best_matches(b, p: Params) -> dict:
     match_iou = np.where(b.sel, b.iou, 0.0)
     best_iou_g, g_pair = b.by_gt.argmax(match_iou)
     best_iou_p, p_pair = b.by_pred.argmax(match_iou)
-    silenced = np.zeros(b.p.stop - b.p.start, dtype=bool)
+    silenced = np.zeros(b.by_pred.n, dtype=bool)
     silenced[b.pi[~b.real & (b.p_ioa >= p.crowd_ioa)]] = True
     return {"best_iou_g": best_iou_g, "best_p": _take(b.pi + b.p.start, g_pair, -1),
             "best_iou_p": best_iou_p, "best_g": _take(b.gi + b.g.start, p_pair, -1), "silenced": silenced}
@@ -799,7 +798,7 @@ def _block_evidence(b, conf, best_g, good_ramp, probs, odds: float, p: Params) -
     # prediction of each class (max: boxes of one class are correlated), summed
     # over classes (a detector unsure between "3" and "8" still sees an object).
     fit_pairs = np.where(real, c * good, 0.0)
-    by_cls = _ClassGroups(gi, b.pred_cls, b.g.stop - b.g.start)
+    by_cls = _ClassGroups(gi, b.pred_cls, b.by_gt.n)
     # a box's own support: predictions of its class whose best GT box of that class it is
     own = best_g[b.p][b.pi] == gi + b.g.start
     pk = (b.gt_cls == b.pred_cls).astype(np.float64) if probs is None else probs[b.p][b.pi, b.gt_cls]
