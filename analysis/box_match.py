@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.label_errors import LabelErrorInputError, box_iou
+from analysis.boxes import box_iou
+from analysis.label_errors import LabelErrorInputError
 
 BOX = ["x", "y", "w", "h"]
 

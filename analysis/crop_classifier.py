@@ -40,9 +40,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from analysis.boxes import box_iou, iou_xywh, to_xywh, to_xyxy
 from analysis.errors import InputError
-from analysis.label_errors import BoxOpinion, _xywh, _xyxy, box_iou
-from analysis.synthetic import iou_xywh
+from analysis.label_errors import BoxOpinion
 
 #: Crop side in pixels of :func:`crop_pixels`: digits, cells and most small objects stay recognisable at 16 x 16.
 CROP_SIDE = 16
@@ -231,7 +231,7 @@ def _judged_boxes(rgb: np.ndarray, xywh: np.ndarray, usable: np.ndarray, pred_xy
     boxes' unit to pixels."""
     H, W = rgb.shape[:2]
     scale = np.array([W, H, W, H], np.float64) if relative else np.ones(4)
-    every, predicted = _xyxy(xywh * scale), _xyxy(pred_xywh * scale)
+    every, predicted = to_xyxy(xywh * scale), to_xyxy(pred_xywh * scale)
     use = usable & (every[:, 2] - every[:, 0] >= 1) & (every[:, 3] - every[:, 1] >= 1)
     seen = (predicted[:, 2] - predicted[:, 0] >= 1) & (predicted[:, 3] - predicted[:, 1] >= 1)
     return every, predicted, use, seen, _window(np.concatenate([every[use], predicted[seen]])), scale
@@ -274,7 +274,7 @@ class _Windows:
         truth = np.concatenate([shown, np.repeat(shown, self.jitters, 0)])
         self.parts["train_t"].append(np.concatenate([_encode(truth, windows[: len(truth)]),
                                                      np.full((len(background), 4), np.nan)]))
-        self.parts["train_iou"].append(np.concatenate([box_iou(_xywh(np.concatenate([shown, moved])), _xywh(truth)),
+        self.parts["train_iou"].append(np.concatenate([box_iou(to_xywh(np.concatenate([shown, moved])), to_xywh(truth)),
                                                        np.zeros(len(background))]))
         self.parts["train_fold"].append(np.full(len(windows), fold))
 
@@ -352,7 +352,7 @@ BACKGROUND_IOU = 0.2
 
 def _max_iou(boxes: np.ndarray, every: np.ndarray) -> np.ndarray:
     """Per box of ``boxes`` (xyxy), its largest IoU with a box of ``every`` (xyxy; 0 if none)."""
-    return iou_xywh(_xywh(boxes), _xywh(every)).max(1, initial=0.0)
+    return iou_xywh(to_xywh(boxes), to_xywh(every)).max(1, initial=0.0)
 
 
 def _max_ioa(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:

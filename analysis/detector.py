@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from analysis.errors import InputError
-from analysis.synthetic import iou_xywh
+from analysis.boxes import iou_xywh
 
 STRIDE = 4
 #: Images are padded to a multiple of this (the encoder's coarsest stride).

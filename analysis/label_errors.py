@@ -166,6 +166,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from analysis.boxes import box_iou, to_xyxy
 from analysis.errors import InputError
 
 ERROR_TYPES = ("missing", "low_iou", "wrong_class", "spurious", "duplicate")
@@ -268,26 +269,6 @@ class Params:
 def ramp(u, lo: float, hi: float):
     """0 below ``lo``, 1 above ``hi``, linear between (element-wise)."""
     return np.clip((np.asarray(u, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``a[i]`` and ``b[i]`` (both N x 4, xywh, same unit)."""
-    a, b = _xyxy(a), _xyxy(b)
-    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a + area_b - inter)
-
-
-def _xyxy(xywh: np.ndarray) -> np.ndarray:
-    xywh = np.asarray(xywh, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-
-
-def _xywh(xyxy: np.ndarray) -> np.ndarray:
-    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -638,7 +619,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     g_order = np.argsort(codes[: len(gt)], kind="stable")
     p_order = np.argsort(codes[len(gt):], kind="stable")
     g_img, p_img = codes[: len(gt)][g_order], codes[len(gt):][p_order]
-    g_box, p_box = _xyxy(_boxes_at(gt, g_order)), _xyxy(_boxes_at(pred, p_order))
+    g_box, p_box = to_xyxy(_boxes_at(gt, g_order)), to_xyxy(_boxes_at(pred, p_order))
     # classes may be ids or names; integer codes make the comparisons cheap
     cat_codes, categories = pd.factorize(pd.concat([gt["category_id"], pred["category_id"]], ignore_index=True))
     g_cls, p_cls = cat_codes[: len(gt)][g_order], cat_codes[len(gt):][p_order]

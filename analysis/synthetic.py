@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from analysis.boxes import iou_xywh
 from analysis.errors import InputError
 
 CLASSES = [str(d) for d in range(10)]
@@ -52,16 +53,6 @@ def load_digits(source: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
         # Their ink touches the 8 x 8 cell's edge: a blank margin keeps upscaled edges soft.
         return np.pad(d.images / 16.0, ((0, 0), (1, 1), (1, 1))).astype(np.float32), d.target.astype(int)
     raise InputError(f"Unknown digit source {source!r}: use 'mnist' or 'sklearn'.")
-
-
-def iou_xywh(a, b) -> np.ndarray:
-    """IoU between boxes ``a`` (N x 4) and ``b`` (M x 4), both xywh; returns N x M."""
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 0] + a[:, None, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0])
-    ih = np.minimum(a[:, None, 1] + a[:, None, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = (a[:, 2] * a[:, 3])[:, None] + b[:, 2] * b[:, 3] - inter
-    return inter / np.where(union > 0, union, 1.0)
 
 
 def _background(rng, size: int, cluttered: bool) -> np.ndarray:

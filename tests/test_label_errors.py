@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import label_errors as le
+from analysis.boxes import to_xywh, to_xyxy
 from analysis.errors import InputError
 
 SHARED_COCO = Path(__file__).resolve().parents[2] / "shared/data/coco-val2014-100"
@@ -53,18 +54,18 @@ def test_box_iou_hand_computed():
 def test_overlapping_pairs_equal_brute_force_across_chunks(monkeypatch):
     rng = np.random.default_rng(1)
     img_a, img_b = np.sort(rng.integers(0, 7, 60)), np.sort(rng.integers(0, 7, 50))
-    xa = le._xyxy(np.c_[rng.uniform(0, 50, (60, 2)), rng.uniform(1, 30, (60, 2))])
-    xb = le._xyxy(np.c_[rng.uniform(0, 50, (50, 2)), rng.uniform(1, 30, (50, 2))])
+    xa = to_xyxy(np.c_[rng.uniform(0, 50, (60, 2)), rng.uniform(1, 30, (60, 2))])
+    xb = to_xyxy(np.c_[rng.uniform(0, 50, (50, 2)), rng.uniform(1, 30, (50, 2))])
     monkeypatch.setattr(le, "_PAIR_CHUNK", 17)  # forces many blocks, some of a single row
     for upper, (ib_img, xb_) in ((False, (img_b, xb)), (True, (img_a, xa))):
         ia, ib, iou, ioa_b = le._overlapping_pairs(img_a, xa, ib_img, xb_, upper_only=upper)
         want = {(i, j) for i in range(len(img_a)) for j in range(len(ib_img))
                 if img_a[i] == ib_img[j] and (not upper or j > i)
-                and le.box_iou(le._xywh(xa[i:i + 1]), le._xywh(xb_[j:j + 1]))[0] > 0}
+                and le.box_iou(to_xywh(xa[i:i + 1]), to_xywh(xb_[j:j + 1]))[0] > 0}
         assert set(zip(ia.tolist(), ib.tolist())) == want
         assert np.all(np.diff(ia) >= 0)
         assert all(np.all(np.diff(ib[ia == i]) > 0) for i in set(ia.tolist()))
-        np.testing.assert_allclose(iou, le.box_iou(le._xywh(xa[ia]), le._xywh(xb_[ib])))
+        np.testing.assert_allclose(iou, le.box_iou(to_xywh(xa[ia]), to_xywh(xb_[ib])))
         a, b = xa[ia], xb_[ib]
         inter = (np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])) * (
             np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]))

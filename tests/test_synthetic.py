@@ -7,7 +7,8 @@ from PIL import Image
 
 from analysis import synthetic
 from analysis.errors import InputError
-from analysis.synthetic import ErrorRates, inject_errors, iou_xywh, make_scenes, render_scenes
+from analysis.boxes import iou_xywh
+from analysis.synthetic import ErrorRates, inject_errors, make_scenes, render_scenes
 
 
 @pytest.mark.parametrize("source", ["mnist", "sklearn"])
