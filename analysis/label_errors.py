@@ -119,7 +119,11 @@ the ranking is insensitive to ``wrong_class_prior`` between 0.05 and 0.2.
 
 Crowd (``iscrowd``) and ignore boxes are never candidates themselves, do not
 count as missing-label coverage targets for calibration, and silence any
-prediction inside them.
+prediction inside them: it is no missing label, is left out of the
+calibration fit, and is no evidence that a box there was moved (it may be
+any of the region's unlabelled objects). It still supports, or contradicts
+the class of, the real boxes it fits (COCO labels some people inside a crowd
+region one by one).
 
 Boxes are COCO ``[x, y, w, h]`` in any consistent unit (pixels, or fractions
 of the image): only IoUs and intersection ratios are used, so scaling all
@@ -451,30 +455,33 @@ class _Groups:
 # --------------------------------------------------------------------------- calibration
 
 
-def calibrate_confidence(scores: np.ndarray, is_match: np.ndarray, prior_n: int = 100) -> np.ndarray:
+def calibrate_confidence(scores: np.ndarray, is_match: np.ndarray, prior_n: int = 100,
+                         fit_on: np.ndarray | None = None) -> np.ndarray:
     """Platt-calibrate detector scores into P(prediction is a real object).
 
     Fits ``P(match) = sigmoid(a * logit(score) + b)`` by logistic regression on
     the predictions' match outcomes (``is_match``: matched a GT box of its
-    class). Scores outside [0, 1] are used as they are instead of their logit.
-    The slope is kept non-negative (a higher score never means a lower
-    probability). With few predictions the fit is unreliable, so it is shrunk
-    toward the detector's own (clipped) score with weight ``n / (n +
-    prior_n)``; with only one outcome present the clipped score is returned.
+    class), on the predictions ``fit_on`` (a boolean mask; default all), and
+    returns the calibrated score of every prediction. Scores outside [0, 1]
+    are used as they are instead of their logit. The slope is kept
+    non-negative (a higher score never means a lower probability). With few
+    fitted predictions the fit is unreliable, so it is shrunk toward the
+    detector's own (clipped) score with weight ``n / (n + prior_n)``; with
+    only one outcome present the clipped score is returned.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    is_match = np.asarray(is_match, dtype=bool)
-    if len(scores) == 0:
-        return scores
-    if is_match.all() or not is_match.any():
+    fit_on = np.ones(len(scores), dtype=bool) if fit_on is None else np.asarray(fit_on, dtype=bool)
+    is_match = np.asarray(is_match, dtype=bool)[fit_on]
+    if len(is_match) == 0 or is_match.all() or not is_match.any():
         return np.clip(scores, 0, 1)
     in_unit = scores.min() >= 0 and scores.max() <= 1
     z = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / np.clip(1 - scores, 1e-6, 1)) if in_unit else scores
+    z_fit = z[fit_on]
     # two parameters need far fewer points than millions of boxes
-    sub = np.random.default_rng(0).choice(len(z), 200_000, replace=False) if len(z) > 200_000 else slice(None)
-    a, b = _fit_logistic(z[sub, None], is_match[sub].astype(np.float64))
+    sub = np.random.default_rng(0).choice(len(z_fit), 200_000, replace=False) if len(z_fit) > 200_000 else slice(None)
+    a, b = _fit_logistic(z_fit[sub, None], is_match[sub].astype(np.float64))
     fitted = np.full(len(z), is_match.mean()) if a <= 0 else 1.0 / (1.0 + np.exp(-(a * z + b)))
-    w = len(z) / (len(z) + prior_n)
+    w = len(z_fit) / (len(z_fit) + prior_n)
     return w * fitted + (1 - w) * np.clip(scores, 0, 1)
 
 
@@ -639,12 +646,13 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
 
     # Pass 1: each box's best real match of its class. Calibration outcome: the prediction matches one.
     first = _per_box(blocks(), lambda b: _best_matches(b, p))
-    silenced = first["silenced"]  # inside a crowd / ignore region
-    conf = np.zeros(n_p)
+    # Inside a crowd / ignore region a prediction's outcome says nothing about calibration (the objects there
+    # are unlabelled) and it is no missing label; it still supports the real boxes labelled there.
+    silenced = first["silenced"]
     if p.calibrate:
-        conf[~silenced] = calibrate_confidence(p_raw[~silenced], first["best_iou_p"][~silenced] >= p.match_iou)
+        conf = calibrate_confidence(p_raw, first["best_iou_p"] >= p.match_iou, fit_on=~silenced)
     else:
-        conf[~silenced] = np.clip(p_raw[~silenced], 0, 1)
+        conf = np.clip(p_raw, 0, 1)
     best_iou_g, best_p = first["best_iou_g"], first["best_p"]
     has = best_p >= 0
     if p.good_box_iou == "auto":
@@ -652,7 +660,7 @@ def find_detection_errors(gt: pd.DataFrame, pred: pd.DataFrame, pred_probs: pd.D
     else:
         good_ramp = tuple(p.good_box_iou)
     # Pass 2, with the calibrated confidences: the detector's evidence on every box.
-    ev = _per_box(blocks(), lambda b: _block_evidence(b, conf, first["best_g"], good_ramp, probs, odds, p))
+    ev = _per_box(blocks(), lambda b: _block_evidence(b, conf, silenced, first["best_g"], good_ramp, probs, odds, p))
 
     # wrong_class: P(object fits g) x P(label k is wrong | the detector's class evidence)
     fit_total = ev["fit_total"]
@@ -760,7 +768,7 @@ def _best_matches(b, p: Params) -> dict:
             "best_iou_p": best_iou_p, "best_g": _take(b.gi + b.g.start, p_pair, -1), "silenced": silenced}
 
 
-def _block_evidence(b, conf, best_g, good_ramp, probs, odds: float, p: Params) -> dict:
+def _block_evidence(b, conf, silenced, best_g, good_ramp, probs, odds: float, p: Params) -> dict:
     """Pass 2 on a block: the detector's evidence on each box, summed over its pairs.
 
     Per GT box: the sums over classes of each class's best pair (see
@@ -790,7 +798,8 @@ def _block_evidence(b, conf, best_g, good_ramp, probs, odds: float, p: Params) -
     # P(the prediction's object is of class k): with class probabilities, the
     # complement of the wrong-label posterior for that prediction alone; without, unknown (1)
     k_right = 1.0 if probs is None else 1 - _label_wrong(pk, odds)
-    moved_pairs = np.where(real & nearest_g, c * same * (1 - loc) * k_right, 0.0)
+    # a prediction inside a crowd / ignore region may be any of its unlabelled objects: no evidence of a moved box
+    moved_pairs = np.where(real & nearest_g & ~silenced[b.p][b.pi], c * same * (1 - loc) * k_right, 0.0)
     support_pairs = np.where(real, c * ramp(iou, *p.support_iou), 0.0)
     out = {
         "fit_total": by_cls.sum_of_max(fit_pairs),
