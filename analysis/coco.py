@@ -11,6 +11,7 @@ at the top-left corner of the image.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,8 @@ _EXAMPLES = 3
 def load_json(path: str | Path, what: str):
     """Parse the JSON file at ``path``; ``what`` names it in error messages."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder: give the JSON file in it.")
     if not path.is_file():
         raise InputError(f"{what} not found: {path}. Check the path.")
     try:
@@ -58,9 +61,14 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _examples(values) -> str:
     values = list(values)
-    shown = ", ".join(str(v) for v in values[:_EXAMPLES])
+    # text shown quoted: an id "1" must not read as the number 1 that the ground truth has
+    shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values[:_EXAMPLES])
     return shown + (", ..." if len(values) > _EXAMPLES else "")
 
 
@@ -157,7 +165,7 @@ def check_instances(coco, images_dir: str | Path | None = None, *, skip_invalid=
     if not all(isinstance(x, dict) and _is_int(x.get("id")) for x in images + coco["annotations"]):
         raise InputError("Not a valid COCO instances file: every image and annotation needs an integer 'id'.")
     if not images:
-        raise InputError("The COCO file has no images: there is nothing to import.")
+        raise InputError("The COCO file lists no images: there is nothing to import or check.")
     try:
         image_size = {im["id"]: (float(im["width"]), float(im["height"])) for im in images}
         categories = {c["id"] for c in coco["categories"]}
@@ -226,10 +234,10 @@ def check_results(results, instances: dict, *, skip_invalid=False):
         raise InputError(
             "Not a COCO results file: expected a JSON list of {image_id, category_id, bbox, score}."
         )
-    no_score = [i for i, r in enumerate(results) if not isinstance(r.get("score"), (int, float))]
+    no_score = [i for i, r in enumerate(results) if not _is_finite_number(r.get("score"))]
     if no_score:
         raise InputError(
-            f"{len(no_score)} of {len(results)} predictions have no numeric 'score' "
+            f"{len(no_score)} of {len(results)} predictions have no numeric 'score' (or NaN / infinite) "
             f"(e.g. entries {_examples(no_score)}): predictions need confidences."
         )
     report = CheckReport()

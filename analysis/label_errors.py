@@ -1045,20 +1045,21 @@ def coco_to_frames(instances: dict, results: list, *, skip_invalid: bool = False
     instances, _ = coco.check_instances(instances, skip_invalid=skip_invalid)
     results, _ = coco.check_results(results, instances, skip_invalid=skip_invalid)
     anns = instances["annotations"]
+    # explicit dtypes: an empty list would otherwise make float columns, and ids like 1.0 in the output
     gt = pd.DataFrame({
-        "image_id": [a["image_id"] for a in anns],
-        "ann_id": [a.get("id") for a in anns],
-        "category_id": [a["category_id"] for a in anns],
-        "iscrowd": [bool(a.get("iscrowd", 0)) for a in anns],
-        "ignore": [bool(a.get("ignore", 0)) for a in anns],
+        "image_id": pd.Series([a["image_id"] for a in anns], dtype="int64"),
+        "ann_id": pd.Series([a.get("id") for a in anns], dtype="Int64"),
+        "category_id": pd.Series([a["category_id"] for a in anns], dtype="int64"),
+        "iscrowd": pd.Series([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool),
+        "ignore": pd.Series([bool(a.get("ignore", 0)) for a in anns], dtype=bool),
     })
     gt[["x", "y", "w", "h"]] = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
     if gt["ann_id"].isna().any() or gt["ann_id"].duplicated().any():
         raise LabelErrorInputError("Every ground-truth annotation needs a unique 'id'.")
     pred = pd.DataFrame({
-        "image_id": [r["image_id"] for r in results],
+        "image_id": pd.Series([r["image_id"] for r in results], dtype="int64"),
         "pred_id": np.arange(len(results)),
-        "category_id": [r["category_id"] for r in results],
+        "category_id": pd.Series([r["category_id"] for r in results], dtype="int64"),
         "score": np.array([r["score"] for r in results], dtype=np.float64),
     })
     pred[["x", "y", "w", "h"]] = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
@@ -1092,6 +1093,11 @@ def run_files(gt_path, pred_path, *, skip_invalid: bool = False, images=None, **
     instances = load_json(gt_path, "Ground-truth file")
     results = load_json(pred_path, "Predictions file")
     gt, pred, pred_probs = coco_to_frames(instances, results, skip_invalid=skip_invalid)
+    if len(pred) == 0:
+        raise LabelErrorInputError(
+            f"The predictions file {Path(pred_path).name} holds no predictions for these images: without a "
+            "model's boxes every labelled box would look spurious. Run the model on the images and pass its "
+            "COCO results.")
     opinion = None
     if images is not None:
         from analysis.crop_classifier import crop_opinion

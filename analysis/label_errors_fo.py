@@ -25,7 +25,9 @@ boxes; the returned table gives them in pixels where image sizes are known
 (``metadata``; computed when missing and the image files are readable).
 
 Command line: ``python -m analysis.label_errors_fo --dataset NAME [--gt-field F]
-[--pred-field F] [--min-score S]`` prints the candidate counts per type as JSON.
+[--pred-field F] [--min-score S]`` prints as JSON the labels flagged per type
+(``by_type``, what the labels carry) and the candidate rows per type
+(``candidates_by_type``: a label may be a candidate of several types).
 """
 
 from __future__ import annotations
@@ -130,9 +132,15 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     """
     _check_detections_field(samples, gt_field, "ground-truth")
     _check_detections_field(samples, pred_field, "prediction")
+    if len(samples) == 0:
+        raise LabelErrorInputError("The dataset (or view) has no samples: there is nothing to check.")
     gt, gt_layout = _read(samples, gt_field, ["iscrowd", "ignore"])
     # logits may be declared or not (set_values leaves attributes undeclared): read them either way
     pred, pred_layout = _read(samples, pred_field, ["confidence", "logits"])
+    if len(pred) == 0:
+        raise LabelErrorInputError(
+            f"'{pred_field}' holds no predictions on these {len(samples)} samples: without a model's boxes every "
+            "labelled box would look spurious. Choose the field with the model's predictions, or add them.")
     missing_conf = pred["confidence"].isna()
     if missing_conf.any():
         raise LabelErrorInputError(
@@ -159,6 +167,9 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
         (pred_field, pred_layout, missing["pred_id"], {
             "error_type": missing["error_type"].astype(object), "error_score": missing["score"],
             "error_iou": missing["iou"], "error_match_id": missing["ann_id"].astype(object)})])
+    # what the labels now carry, per type (a label that is a candidate of several types counts once)
+    result.attrs["flagged"] = {t: int(n) for t, n in pd.concat([on_gt, missing])["error_type"].value_counts().items()
+                               if n}
     _record_run(samples, run_key, gt_field, pred_field, result)
     return _add_pixels(samples, result)
 
@@ -258,6 +269,7 @@ def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
                               label_fields=list(LABEL_FIELDS), params=params)
     samples.register_run(run_key, config, overwrite=True)
     results = samples.init_run_results(run_key, counts=counts, n_candidates=len(result),
+                                       flagged=result.attrs["flagged"],
                                        finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
     samples.save_run_results(run_key, results, overwrite=True)
 
@@ -289,6 +301,15 @@ def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
     out["filepath"] = info["filepath"].to_numpy()
     out.attrs = result.attrs
     return out
+
+
+def last_run(dataset, run_key: str = RUN_KEY) -> dict | None:
+    """The recorded run under ``run_key``: ``{"gt_field", "pred_field", "finished_at"}`` (a UTC
+    ``datetime``), or None when there is none."""
+    if run_key not in dataset.list_runs():
+        return None
+    info = dataset.get_run_info(run_key)
+    return {"gt_field": info.config.gt_field, "pred_field": info.config.pred_field, "finished_at": info.timestamp}
 
 
 def load_candidates(dataset, run_key: str = RUN_KEY) -> pd.DataFrame:
@@ -355,8 +376,12 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    counts = {t: int(n) for t, n in result["error_type"].value_counts().items()}
-    print(json.dumps({"dataset": args.dataset, "candidates": len(result), "by_type": counts}))
+    # by_type: what the labels carry (as the App and the page show them); candidates: the rows of the full
+    # ranked table, where one label may be a candidate of several types
+    flagged = result.attrs["flagged"]
+    candidates = {t: int(n) for t, n in result["error_type"].value_counts().items() if n}
+    print(json.dumps({"dataset": args.dataset, "labels_flagged": sum(flagged.values()), "by_type": flagged,
+                      "candidates": len(result), "candidates_by_type": candidates}))
     return 0
 
 

@@ -53,3 +53,10 @@ def test_label_errors_page_ranks_the_demo_errors():
     assert table["error_score"].is_monotonic_decreasing
     assert set(table["error_type"]) <= {"low_iou", "missing", "spurious", "wrong_class", "duplicate"}
     assert {m.label for m in at.metric} == set(table["error_type"])
+    shown_fields = "ground truth 'ground_truth' against predictions 'predictions'"
+    assert any(shown_fields in c.value for c in at.caption)
+    # a failed run with other fields keeps the earlier results, and the page says which fields they compare
+    at.selectbox[1].select("clean_ground_truth").run()
+    at.button[0].click().run()
+    assert not at.exception and "no confidence" in at.error[0].value
+    assert any(shown_fields in c.value for c in at.caption) and len(at.dataframe[0].value) == len(table)

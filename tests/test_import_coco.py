@@ -116,6 +116,8 @@ def test_skip_invalid_imports_the_rest(coco_fixture, tmp_path):
     [
         ("{not json", "not valid JSON"),
         ([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}], "no numeric 'score'"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "score": NaN}]', "NaN / infinite"),
+        ([{"image_id": "1", "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.5}], "image ids not in the ground truth, e.g. '1'"),
         ([{"image_id": 1, "category_id": 9, "bbox": [1, 1, 5, 5], "score": 0.5}], "category ids that the ground truth"),
         ([{"image_id": 8, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.5}], "image ids not in the ground truth"),
         ({"images": [], "annotations": [], "categories": []}, "is a COCO instances file"),

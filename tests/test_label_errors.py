@@ -563,11 +563,18 @@ def test_cli_contract_on_the_coco_fixture(coco_fixture, tmp_path):
     ("swapped", "looks like a COCO results"),
     ("broken", "not valid JSON"),
     ("unknown_category", "category ids"),
+    ("no_predictions", "holds no predictions"),
+    ("folder", "is a folder"),
 ])
 def test_cli_bad_input_exits_non_zero_with_one_line(coco_fixture, tmp_path, case, reason):
     gt, pred = coco_fixture["instances_json"], coco_fixture["predictions_json"]
     if case == "absent":
         gt = tmp_path / "nope.json"
+    elif case == "folder":
+        gt = tmp_path
+    elif case == "no_predictions":
+        pred = tmp_path / "empty.json"
+        pred.write_text("[]")
     elif case == "swapped":
         gt, pred = pred, gt
     elif case == "broken":
@@ -581,6 +588,16 @@ def test_cli_bad_input_exits_non_zero_with_one_line(coco_fixture, tmp_path, case
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_writes_integer_image_ids_when_nothing_is_labelled(coco_fixture, tmp_path):
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps({**coco_fixture["instances"], "annotations": []}))
+    out = tmp_path / "out.csv"
+    proc = run_cli("--gt", gt_path, "--pred", coco_fixture["predictions_json"], "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out, dtype=str)
+    assert (table["error_type"] == "missing").all() and table["image_id"].str.fullmatch(r"\d+").all()
 
 
 def test_predictions_past_the_image_edge_are_clipped(coco_fixture):

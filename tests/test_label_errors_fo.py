@@ -178,6 +178,12 @@ def test_bad_fields_give_clear_errors(dataset):
     dataset.set_values("predictions.detections.confidence", [[None] * 5 + [0.3], [0.5]])
     with pytest.raises(le.LabelErrorInputError, match="have no confidence"):
         lefo.find_label_errors(dataset)
+    with pytest.raises(le.LabelErrorInputError, match="has no samples"):
+        lefo.find_label_errors(dataset.limit(0))
+    dataset.clone_sample_field("ground_truth", "no_boxes")
+    dataset.set_values("no_boxes", [fo.Detections()] * len(dataset))
+    with pytest.raises(le.LabelErrorInputError, match="'no_boxes' holds no predictions on these 2 samples"):
+        lefo.find_label_errors(dataset, pred_field="no_boxes")
 
 
 def test_prediction_logits_are_the_engines_class_probabilities(dataset):
@@ -215,7 +221,10 @@ def test_cli_finds_and_writes_label_errors(dataset):
     out = json.loads(ok.stdout)
     dataset.reload()  # written by the other process
     written = lefo.load_candidates(dataset)
-    assert out["by_type"] == written["error_type"].value_counts().to_dict() and out["candidates"] >= len(written) > 0
+    # by_type: what the labels carry; candidates: the full table, where a label may have several types
+    assert out["by_type"] == written["error_type"].value_counts().to_dict()
+    assert out["labels_flagged"] == len(written) > 0 and sum(out["candidates_by_type"].values()) == out["candidates"]
+    assert dataset.load_run_results(lefo.RUN_KEY).flagged == out["by_type"]
     assert dataset.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.2
     for extra, message in ((["--gt-field", "nope"], "nope"), (["--dataset", "no-such-dataset"], "no-such-dataset")):
         bad = subprocess.run(run + extra, cwd=root, capture_output=True, text=True)

@@ -45,11 +45,15 @@ try:
 except InputError as e:
     st.error(str(e))
     st.stop()
+run = label_errors_fo.last_run(ds)
+if run is None:
+    st.info("No results yet: press **Find label errors**.")
+    st.stop()
+# say which fields the results compare: a failed run with other fields leaves the previous results in place
+st.caption(f"Results of the last run: ground truth '{run['gt_field']}' against predictions '{run['pred_field']}', "
+           f"{run['finished_at']:%Y-%m-%d %H:%M} UTC.")
 if candidates.empty:
-    if label_errors_fo.RUN_KEY in ds.list_runs():
-        st.success("The last run found no error candidates.")
-    else:
-        st.info("No results yet: press **Find label errors**.")
+    st.success("The last run found no error candidates.")
     st.stop()
 
 types = sorted(candidates["error_type"].unique())
