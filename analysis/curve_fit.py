@@ -17,7 +17,8 @@ set on the other data sets only).
    shrink with ``n`` and stay positive, so the forms are fitted to ``log g``
    by weighted least squares on the per-size mean; each size's weight is
    ``1 / sqrt(se^2 + TAU^2)`` with ``se`` the standard error of its log gap
-   across seeds and ``TAU`` a floor for model error.
+   across seeds and ``TAU`` a floor for model error. With one run per size
+   (no seeds) ``se`` is a typical run's noise, :data:`SINGLE_RUN_SD`.
 2. **Warm-up sizes are dropped.** Some models cannot learn at all below a
    minimum size (gradient boosting with its minimum leaf size predicts one
    class): a leading plateau that ends in a one-step fall of the gap by more
@@ -101,6 +102,9 @@ PRIOR = Prior(-1.0, 1.0, 0.5, 0.6)
 MODEL_SD = 0.091
 #: Floor of the log-gap noise, per size: 3% relative model error.
 TAU = 0.03
+#: Noise of one training run's log gap (sd across seeds at one size; median of the real curves), for curves
+#: with one run per size, whose noise cannot be measured.
+SINGLE_RUN_SD = 0.066
 #: An alternative form is averaged with the main one if it extrapolated this many times better inside the data.
 GUARD = 2.0
 #: Labels-to-target searches stop at this many labels (beyond it: "not reachable").
@@ -256,8 +260,8 @@ def warm_up(stats: SizeStats) -> int:
 
 def _weights(stats: SizeStats) -> np.ndarray:
     se = stats.se_log
-    if np.all(np.isnan(se)):
-        return np.ones_like(stats.mean_gap)
+    if np.all(np.isnan(se)):  # one run per size: its noise cannot be measured, take a typical run's
+        return np.full_like(stats.mean_gap, 1.0 / np.hypot(SINGLE_RUN_SD, TAU))
     # three seeds give a rough standard error: shrink each towards the median one
     se = np.where(np.isnan(se), np.nanmedian(se), se)
     se = np.sqrt(0.5 * se**2 + 0.5 * np.median(se) ** 2)
@@ -393,6 +397,9 @@ def infer_perfect(metric, higher_is_better: bool) -> float:
         return 0.0
     if metric.min() < 0 or metric.max() > 100:
         raise FitError("a higher-is-better metric must lie in [0, 1] (or [0, 100] for percentages)")
+    if metric.max() > 1 and np.mean(metric <= 1) >= 0.5:  # a typo in fractions, not percentages
+        raise FitError(f"the metric values are fractions (most are at most 1) but {metric.max():g} exceeds 1; "
+                       "a fraction cannot (use either fractions or percentages throughout)")
     return 1.0 if metric.max() <= 1 else 100.0
 
 

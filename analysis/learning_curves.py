@@ -428,6 +428,8 @@ def read_points(source) -> pd.DataFrame:
             df = pd.read_csv(source, skipinitialspace=True)
         except FileNotFoundError:
             raise CurveError(f"no such file: {source}") from None
+        except IsADirectoryError:
+            raise CurveError(f"{source} is a folder: give the CSV file in it") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise CurveError(f"not a readable CSV file: {str(e).splitlines()[0] if str(e) else e}") from None
     df.columns = [str(c).strip().lower() for c in df.columns]
@@ -442,7 +444,9 @@ def read_points(source) -> pd.DataFrame:
         num = pd.to_numeric(df[col], errors="coerce")
         bad = np.flatnonzero(num.isna() | ~np.isfinite(num))
         if len(bad):
-            raise CurveError(f"column {col}: {df[col].iloc[bad[0]]!r} in data row {bad[0] + 1} is not a number"
+            value = df[col].iloc[bad[0]]
+            shown = "an empty cell" if pd.isna(value) or not str(value).strip() else repr(value)
+            raise CurveError(f"column {col}: {shown} in data row {bad[0] + 1} is not a number"
                              + (f" ({len(bad)} such rows)" if len(bad) > 1 else ""))
         df[col] = num
     bad = np.flatnonzero((df["n_labels"] < 1) | (df["n_labels"] != np.round(df["n_labels"])))
@@ -463,6 +467,9 @@ def read_points(source) -> pd.DataFrame:
 def _check_direction(name: str, points: pd.DataFrame, higher_is_better: bool):
     """Reject a curve that gets clearly worse with more labels: usually the wrong metric direction."""
     means = points.groupby("n_labels")["metric"].mean()
+    if means.nunique() == 1:
+        raise CurveError(f"model {name!r}: the metric is {means.iloc[0]:g} at every size; a curve that does not move "
+                         "cannot be extrapolated (this model does not learn from more labels of this kind)")
     trend = np.corrcoef(np.log(means.index.to_numpy(float)), means.to_numpy())[0, 1]
     if (trend < -0.5) if higher_is_better else (trend > 0.5):
         raise CurveError(
@@ -520,6 +527,8 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
     ``curve_fit.MAX_LABELS`` labels; ``high`` is ``None`` when the interval is
     unbounded (some draws never reach it).
     """
+    if not np.isfinite(target):
+        raise CurveError(f"the target must be a number, got {target}")
     points = read_points(points)
     fits = fit_models(points, higher_is_better)
     return {name: summarize(fit, target, at, level) for name, fit in fits.items()}
@@ -596,12 +605,12 @@ def load_latest() -> dict | None:
 
 def _sizes_arg(text: str) -> list[int]:
     try:
-        sizes = [int(float(v)) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--at needs comma-separated label counts, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--at needs positive label counts, got {text!r}")
-    return sizes
+    if not values or not all(np.isfinite(v) and v >= 1 and v == round(v) for v in values):
+        raise argparse.ArgumentTypeError(f"--at needs positive whole label counts, got {text!r}")
+    return [int(v) for v in values]
 
 
 class _Parser(argparse.ArgumentParser):

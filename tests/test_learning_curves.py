@@ -49,6 +49,20 @@ def test_extrapolation_with_all_forms_holds_the_truth():
     assert all(np.isfinite(fit.holdout_error[f]) for f in fit.forms)
 
 
+def test_one_run_per_size_fits_as_well_as_several_seeds():
+    """A team's CSV often has one run per size (no seed column): the points must still outweigh the prior."""
+    pts = _curve(noise=0.003, sizes=np.geomspace(100, 3200, 6))
+    means = pts.groupby("n_labels", as_index=False)["metric"].mean()
+    seeded = cf.fit_curve(pts.n_labels, pts.metric, pts.seed)
+    single = cf.fit_curve(means.n_labels, means.metric)
+    truth = 0.92 - 0.6 * 30_000 ** -0.45
+    est, lo, hi = (v[0] for v in single.predict([30_000]))
+    assert lo <= truth <= hi and abs(est - truth) < 0.01
+    assert est == pytest.approx(seeded.predict([30_000])[0][0], abs=0.005)
+    # the fitted curve passes through its own points
+    np.testing.assert_allclose(single.fitted(means.n_labels), means.metric, atol=0.006)
+
+
 def test_prior_expects_a_floor_in_proportion_to_the_gap():
     prior = cf.Prior(-1.0, 1.0, 0.5, 0.6)
     assert prior.at_level(0.1).mu_u == pytest.approx(-1.0)
@@ -137,6 +151,7 @@ def test_noisy_non_monotone_curve_still_fits():
     ("model,n_labels,metric\na,10,0.5\n", "has points at 1 training-set size"),
     ("model,n_labels,metric\na,10,0.5\na,-20,0.6\na,40,0.7\n", "not a positive whole number"),
     ("model,n_labels,metric\n", "header but no points"),
+    ("model,n_labels,metric\na,10,0.5\na,20,\na,40,0.7\n", "an empty cell in data row 2 is not a number"),
 ])
 def test_bad_csv_messages(tmp_path, text, message):
     path = tmp_path / "p.csv"
@@ -152,6 +167,13 @@ def test_out_of_range_and_wrong_direction_messages():
         lc.extrapolate(pts.assign(metric=1 - pts.metric), target=0.9)
     with pytest.raises(lc.CurveError, match=r"must lie in \[0, 1\]"):
         lc.extrapolate(pts.assign(metric=pts.metric * 200), target=0.9)
+    typo = pts.assign(metric=np.where(pts.n_labels == pts.n_labels.max(), 1.2, pts.metric))
+    with pytest.raises(lc.CurveError, match="1.2 exceeds 1; a fraction cannot"):
+        lc.extrapolate(typo, target=0.9)
+    with pytest.raises(lc.CurveError, match="the metric is 0.5 at every size"):
+        lc.extrapolate(pts.assign(metric=0.5), target=0.9)
+    with pytest.raises(lc.CurveError, match="the target must be a number"):
+        lc.extrapolate(pts, target=float("nan"))
 
 
 def _cli(*args):
@@ -183,11 +205,14 @@ def test_cli_contract(tmp_path):
     (["--csv", "{bad}", "--target", "0.9", "--at", "ten"], "--at needs comma-separated label counts"),
     (["--csv", "{bad}"], "required: --target"),
     (["--csv", "{bad}", "--target", "0.9"], "missing column(s) metric"),
+    (["--csv", "{dir}", "--target", "0.9"], "is a folder"),
+    (["--csv", "{bad}", "--target", "0.9", "--at", "1000.7"], "positive whole label counts"),
+    (["--csv", "{bad}", "--target", "0.9", "--at", "1000,,2000"], "comma-separated label counts"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("model,n_labels,score\na,1,2\n")
-    r = _cli("extrapolate", *[a.replace("{bad}", str(bad)) for a in args])
+    r = _cli("extrapolate", *[a.replace("{bad}", str(bad)).replace("{dir}", str(tmp_path)) for a in args])
     assert r.returncode != 0
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
