@@ -205,25 +205,31 @@ def _row(option, labels, lab_h, eng_h, a: Assumptions, extra_weeks=0.0, note="")
 
 
 def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
-            target: float | None = None, measured=()) -> pd.DataFrame:
+            target: float | None = None, measured=(), p_ceiling_below: float = 0.0) -> pd.DataFrame:
     """Cost and calendar time to reach the target for each option.
 
     Inputs: ``labels_needed`` more items to label at random to reach the
     target (``inf`` when the learning curve's ceiling is below it), the
     assumptions, the engineer's plan, the ``target`` metric (to check
-    whether the plan's expected metric reaches it) and the names of the
-    ``measured`` assumptions (the notes say measured or assumed).
+    whether the plan's expected metric reaches it), the names of the
+    ``measured`` assumptions (the notes say measured or assumed) and
+    ``p_ceiling_below``, the probability that the metric's ceiling is below
+    the target (the learning curve's ``p_ceiling_below_target``): labelling
+    then never gets there, so the labelling routes reach it with ``1 - p``.
 
     Output: one row per option (index = option key) with ``labels``,
     ``labeller_hours``, ``engineer_hours``, ``cost`` (money), ``weeks``
-    (calendar, set-up then labelling, sequential), ``note``; the engineer
-    row also has ``cost_if_fails`` and ``weeks_if_fails``. Unreachable
-    options have ``inf`` cost and weeks.
+    (calendar, set-up then labelling, sequential), ``note`` and ``p_reach``;
+    the engineer row also has ``cost_if_fails`` and ``weeks_if_fails``.
+    Unreachable options have ``inf`` cost and weeks.
     """
     _check(a)
     _check(plan)
     if not (labels_needed >= 0):
         raise BudgetError(f"labels needed must be >= 0 (or inf), got {labels_needed!r}")
+    if not (0 <= p_ceiling_below <= 1):
+        raise BudgetError(f"P(ceiling below target) must be a probability (0 to 1), got {p_ceiling_below!r}")
+    p_labelling = (1 - p_ceiling_below) * float(math.isfinite(labels_needed))
     rows = [
         _row("random", labels_needed, labelling_hours(labels_needed, a), 0.0, a),
         _row("prelabel", labels_needed, labelling_hours(labels_needed, a, prelabel_speed_factor(a)),
@@ -238,7 +244,7 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
     for r in rows:
         r["note"] = "; ".join([r["note"], *extra] if r["note"] else extra)
     for r in rows:
-        r["p_reach"] = float(math.isfinite(labels_needed))
+        r["p_reach"] = p_labelling
     plan_hours = plan.weeks * a.hours_per_week * a.engineers
     works = plan.p_success if target is None or plan.metric_after >= target else 0.0
     success = _row("engineer", plan.labels_after, labelling_hours(plan.labels_after, a), plan_hours, a)
@@ -256,7 +262,7 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
         note = (f"expected over success ({works:.0%}) and failure, which falls back to random labelling"
                 if works > 0 else "the plan's expected metric is below the target: it only delays the fallback")
     rows.append({"option": "engineer", "name": OPTIONS["engineer"], **eng, "note": note,
-                 "p_reach": works + (1 - works) * float(math.isfinite(labels_needed)),
+                 "p_reach": works + (1 - works) * p_labelling,
                  "cost_if_fails": failure["cost"], "weeks_if_fails": failure["weeks"],
                  "cost_if_works": success["cost"], "weeks_if_works": success["weeks"]})
     return pd.DataFrame(rows).set_index("option")
@@ -331,8 +337,10 @@ class Scenario:
     """Everything a plan depends on: assumptions, the engineer's plan and the learning-curve numbers.
 
     ``labels_needed`` (more items to label at random), its 80% interval
-    ``labels_low``/``labels_high``, and ``labels_source``: ``"measured"``
-    (from a learning-curve fit) or ``"assumed"`` (typed in). ``measured``
+    ``labels_low``/``labels_high`` (``inf``: unbounded),
+    ``p_ceiling_below_target`` (the chance that more labels never reach the
+    target) and ``labels_source``: ``"measured"`` (from a learning-curve
+    fit) or ``"assumed"`` (typed in). ``measured``
     maps the assumptions that are measurements (:mod:`analysis.measurements`)
     to ``{"source", "measured_at", ...}``; the others are assumptions.
     Scenarios saved before ``measured`` existed load with none measured.
@@ -345,6 +353,7 @@ class Scenario:
     labels_needed: float = 5000.0
     labels_low: float = 5000.0
     labels_high: float = 5000.0
+    p_ceiling_below_target: float = 0.0
     labels_source: str = "assumed"
     assumptions: Assumptions = Assumptions()
     plan: EngineerPlan = EngineerPlan()
@@ -356,10 +365,13 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scenario":
-        """Build from :meth:`to_dict` output; unknown keys are rejected with a message."""
+        """Build from :meth:`to_dict` output; unknown keys and wrong types are rejected with a message."""
         if not isinstance(d, dict):
             raise BudgetError("a scenario must be a JSON object")
         d = dict(d)
+        for group in ("assumptions", "plan"):
+            if not isinstance(d.get(group, {}), dict):
+                raise BudgetError(f"the scenario's {group} must be a JSON object")
         try:
             a = Assumptions(**d.pop("assumptions", {}))
             p = EngineerPlan(**d.pop("plan", {}))
@@ -372,9 +384,15 @@ class Scenario:
             s = cls(**d, assumptions=a, plan=p, measured=measured)
         except TypeError as e:
             raise BudgetError(f"not a scenario: {e}") from None
+        _check_scalars(s)
         _check(s.assumptions)
         _check(s.plan)
         return s
+
+    @classmethod
+    def query_keys(cls) -> frozenset:
+        """The query parameters :meth:`to_query` can write (a URL may carry other pages' parameters too)."""
+        return frozenset(_flat(cls()))
 
     def to_query(self) -> dict:
         """Flat ``{key: str}`` for URL query parameters (only values that differ from the defaults).
@@ -408,6 +426,45 @@ class Scenario:
             else:
                 nested[k] = v
         return cls.from_dict(nested)
+
+
+def _check_scalars(s: Scenario) -> None:
+    """A scenario read from a file or a URL: its own numbers and texts have the right types and ranges."""
+    for f in fields(s):
+        v = getattr(s, f.name)
+        if f.name in ("assumptions", "plan", "measured"):
+            continue
+        if isinstance(f.default, str):
+            if not isinstance(v, str):
+                raise BudgetError(f"the scenario's {f.name} must be text, got {v!r}")
+            continue
+        # bool is an int to Python, but true/false is no number of labels; inf only where it means unbounded
+        if (not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v)
+                or (math.isinf(v) and not f.name.startswith("labels_"))):
+            raise BudgetError(f"the scenario's {f.name} must be a number, got {v!r}")
+    if s.labels_source not in ("measured", "assumed"):
+        raise BudgetError(f"the scenario's labels_source must be 'measured' or 'assumed', got {s.labels_source!r}")
+    for name in ("current_labels", "labels_needed", "labels_low", "labels_high"):
+        if getattr(s, name) < 0:
+            raise BudgetError(f"the scenario's {name} must be >= 0, got {getattr(s, name)!r}")
+    if not 0 <= s.p_ceiling_below_target <= 1:
+        raise BudgetError(f"the scenario's p_ceiling_below_target must be a probability (0 to 1), "
+                          f"got {s.p_ceiling_below_target!r}")
+
+
+def scenario_table(s: Scenario) -> pd.DataFrame:
+    """:func:`compare` for a scenario: its labels needed, assumptions, plan, target, measurements and ceiling risk."""
+    return compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured, s.p_ceiling_below_target)
+
+
+def labels_summary(s: Scenario) -> str:
+    """The labels needed, their 80% interval and where they come from (the page's and the reports' wording)."""
+    if math.isinf(s.labels_needed):
+        head = "not reachable by labelling"
+    else:
+        high = "unbounded" if math.isinf(s.labels_high) else f"{s.labels_high:,.0f}"
+        head = f"{s.labels_needed:,.0f} more labels (80% interval {s.labels_low:,.0f} to {high})"
+    return f"{head}; {'measured: learning-curve fit' if s.labels_source == 'measured' else 'assumed: typed in'}"
 
 
 def with_measurements(s: Scenario, measured: dict[str, dict]) -> Scenario:
@@ -488,17 +545,24 @@ def list_scenarios() -> list[str]:
     return sorted(p.stem for p in scenarios_dir().glob("*.json"))
 
 
+def parse_scenario(text: str | bytes, file_name: str) -> Scenario:
+    """A scenario from the JSON text of a file (saved or exported); ``file_name`` names it in messages."""
+    try:
+        d = json.loads(text)
+    except ValueError as e:  # not JSON, or bytes that are no text at all
+        raise BudgetError(f"{file_name} is not valid JSON: {e}") from None
+    return Scenario.from_dict(d)
+
+
 def load_scenario(name_or_path) -> Scenario:
     """Read a saved scenario by name (or a JSON file path)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = scenarios_dir() / f"{_slug(str(name_or_path))}.json"
     try:
-        return Scenario.from_dict(json.loads(path.read_text()))
+        return parse_scenario(path.read_bytes(), path.name)
     except FileNotFoundError:
         raise BudgetError(f"no saved scenario {str(name_or_path)!r}") from None
-    except json.JSONDecodeError as e:
-        raise BudgetError(f"{path.name} is not valid JSON: {e}") from None
 
 
 # --------------------------------------------------------------------------- one-page report
@@ -528,7 +592,7 @@ def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) ->
 
 def html_report(s: Scenario) -> str:
     """A self-contained one-page HTML report (tables and inline SVG charts, no scripts)."""
-    table = compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
+    table = scenario_table(s)
     sens = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
     best, fastest = cheapest(table), cheapest(table, "weeks")
     rows = "".join(
@@ -544,13 +608,12 @@ def html_report(s: Scenario) -> str:
         f"<tr><td>{html.escape(r['assumption'])}</td><td>{r['low']:g} .. {r['high']:g}</td>"
         f"<td>{OPTIONS[r['cheapest_low']]} / {OPTIONS[r['cheapest_high']]}</td>"
         f"<td>{'yes' if r['flips'] else 'no'}</td></tr>" for _, r in sens.head(8).iterrows())
-    lab = (f"{_money(s.labels_needed)} more labels (80% interval {_money(s.labels_low)} to "
-           f"{_money(s.labels_high)}), {s.labels_source}")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(s.name)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:1em auto}}td,th{{border-bottom:1px solid #ddd;
 padding:2px 6px;text-align:left;font-size:13px}}table{{border-collapse:collapse;margin-bottom:1em}}</style></head>
 <body><h1>Budget plan: {html.escape(s.name)}</h1>
-<p>Target metric {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels. Learning curve: {lab}.</p>
+<p>Target metric {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.
+Labels needed: {html.escape(labels_summary(s))}.</p>
 <p><b>Cheapest: {OPTIONS[best]}. Fastest: {OPTIONS[fastest]}.</b></p>
 <p>Measured: {html.escape(", ".join(measured)) or "nothing"}. Everything else is an assumption.</p>
 <table><tr><th>Option</th><th>Labels</th><th>Labeller h</th><th>Engineer h</th><th>Cost</th><th>Weeks</th>
@@ -571,14 +634,13 @@ def png_report(s: Scenario) -> bytes:
     matplotlib.use("Agg")  # no display: render to memory
     import matplotlib.pyplot as plt
 
-    table = compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
+    table = scenario_table(s)
     flips = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target).query("flips")
     names = [OPTIONS[k] for k in table.index]
     fig = plt.figure(figsize=(8.27, 11.69), dpi=100)
     fig.text(0.05, 0.96, f"Budget plan: {s.name}", fontsize=16, weight="bold")
     fig.text(0.05, 0.90, f"Target {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.\n"
-             f"Learning curve: {_money(s.labels_needed)} more labels (80%: {_money(s.labels_low)} to "
-             f"{_money(s.labels_high)}), {s.labels_source}.\nCheapest: {OPTIONS[cheapest(table)]}. "
+             f"Labels needed: {labels_summary(s)}.\nCheapest: {OPTIONS[cheapest(table)]}. "
              f"Fastest: {OPTIONS[cheapest(table, 'weeks')]}.", fontsize=10, va="bottom", wrap=True)
     ax = fig.add_axes([0.05, 0.66, 0.9, 0.2])
     ax.axis("off")

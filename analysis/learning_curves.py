@@ -474,8 +474,9 @@ def _check_direction(name: str, points: pd.DataFrame, higher_is_better: bool):
     if (trend < -0.5) if higher_is_better else (trend > 0.5):
         raise CurveError(
             f"model {name!r}: the metric {'falls' if higher_is_better else 'rises'} as labels grow; "
-            + ("if lower is better (error, loss), pass --lower-is-better" if higher_is_better
-               else "if higher is better (accuracy, IoU), leave out --lower-is-better"))
+            + ("is lower better (an error or a loss)? Say so: --lower-is-better, or the page's 'Lower is better' box"
+               if higher_is_better else
+               "is higher better (accuracy, IoU)? Leave out --lower-is-better, or untick 'Lower is better'"))
 
 
 def fit_models(points: pd.DataFrame, higher_is_better: bool = True, **fit_kwargs) -> dict:
@@ -538,11 +539,12 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
 FAR = 100
 
 
-def verdicts(fits: dict, target: float, n_now: int, level: float = 0.8) -> dict:
+def verdicts(fits: dict, target: float, n_now: int | None = None, level: float = 0.8) -> dict:
     """Per model: label more, or change the model/architecture, with the evidence.
 
     Inputs: ``fits`` (``{model: CurveFit}``), the ``target`` metric, ``n_now``
-    the labels of the largest run. A model gets ``"change the model"`` when
+    the labels of the largest run (default: each model's own largest size,
+    as models may stop at different sizes). A model gets ``"change the model"`` when
     its fitted ceiling is more likely below the target than not, or when the
     target needs more than ``FAR`` times ``n_now`` labels (or is never
     reached); otherwise ``"label more"``. Output: ``{model: {"verdict",
@@ -551,12 +553,14 @@ def verdicts(fits: dict, target: float, n_now: int, level: float = 0.8) -> dict:
     ceiling and the probability that it is below the target, the metric the
     curve predicts at 10x ``n_now``, and the model that gets there with the fewest labels.
     """
-    answers = {m: summarize(f, target, [10 * n_now], level) for m, f in fits.items()}
+    now = {m: int(n_now or f.n_ref) for m, f in fits.items()}
+    answers = {m: summarize(f, target, [10 * now[m]], level) for m, f in fits.items()}
     reach = {m: a["labels_to_target"]["estimate"] for m, a in answers.items()
              if a["labels_to_target"] and a["p_ceiling_below_target"] < 0.5
-             and a["labels_to_target"]["estimate"] <= FAR * n_now}
+             and a["labels_to_target"]["estimate"] <= FAR * now[m]}
     out = {}
     for m, a in answers.items():
+        n_now = now[m]
         lt, p, at10 = a["labels_to_target"], a["p_ceiling_below_target"], a["predicted"][str(10 * n_now)]
         evidence = (f"Fitted ceiling {a['ceiling']:.3f} (probability it is below the target: {p:.0%}); at 10x the "
                     f"labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "

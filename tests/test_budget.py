@@ -56,6 +56,17 @@ def test_unreachable_target_leaves_only_the_plan():
     assert bd.cheapest(t) == "engineer"
 
 
+def test_ceiling_below_target_lowers_the_chance_of_labelling():
+    # the curve's ceiling is below the target with probability 0.37: labelling gets there with 0.63;
+    # the plan works with 0.5, else its fallback labels and gets there with 0.63: 0.5 + 0.5 x 0.63
+    t = bd.compare(1000, A, PLAN, target=0.85, p_ceiling_below=0.37)
+    assert t.loc[["random", "prelabel", "active"], "p_reach"].tolist() == pytest.approx([0.63] * 3)
+    assert t.loc["engineer", "p_reach"] == pytest.approx(0.815)
+    assert t.loc["random", "cost"] == bd.compare(1000, A, PLAN, target=0.85).loc["random", "cost"]
+    with pytest.raises(bd.BudgetError, match="P\\(ceiling below target\\) must be a probability"):
+        bd.compare(1000, A, PLAN, p_ceiling_below=1.5)
+
+
 def test_plan_below_target_is_pure_delay():
     t = bd.compare(1000, A, bd.EngineerPlan(weeks=1.0, p_success=0.9, metric_after=0.8), target=0.85)
     assert t.loc["engineer", "cost"] == pytest.approx(5250.0)
@@ -103,10 +114,45 @@ def test_scenario_roundtrips_json_query_and_disk():
         bd.Scenario.from_dict({"colour": "red"})
 
 
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "plan.json is not valid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"target": "high"}', "target must be a number"),
+    ('{"target": NaN}', "target must be a number"),
+    ('{"labels_needed": true}', "labels_needed must be a number"),
+    ('{"labels_low": -5}', "labels_low must be >= 0"),
+    ('{"p_ceiling_below_target": 2}', "p_ceiling_below_target must be a probability"),
+    ('{"name": 3}', "name must be text"),
+    ('{"labels_source": "guessed"}', "labels_source must be"),
+    ('{"assumptions": [1]}', "assumptions must be a JSON object"),
+    ('{"plan": {"weeks": "two"}}', "Plan length must be a finite number"),
+])
+def test_scenario_files_are_checked(text, message):
+    with pytest.raises(bd.BudgetError, match=message):
+        bd.parse_scenario(text, "plan.json")
+
+
+def test_scenario_file_roundtrip():
+    s = bd.Scenario(name="file", labels_needed=700.0, labels_high=math.inf, p_ceiling_below_target=0.2,
+                    assumptions=A, plan=PLAN)
+    assert bd.parse_scenario(json.dumps(s.to_dict()).encode(), "file.json") == s
+
+
 def test_html_report_is_self_contained():
     page = bd.html_report(bd.Scenario(assumptions=A, plan=PLAN, labels_needed=1000.0))
     assert page.startswith("<!doctype html>") and "<svg" in page and "<script" not in page
     assert "Cheapest: Label more (random)" in page and "Papadopoulos" in page
+
+
+def test_report_says_where_the_labels_needed_come_from():
+    typed = bd.Scenario(assumptions=A, plan=PLAN, labels_needed=40_000.0, labels_low=30_000.0,
+                        labels_high=50_000.0)
+    page = bd.html_report(typed)
+    assert "Labels needed: 40,000 more labels (80% interval 30,000 to 50,000); assumed: typed in." in page
+    assert "Learning curve:" not in page  # a typed-in number is not the curve's
+    fitted = replace(typed, labels_high=math.inf, labels_source="measured")
+    assert ("40,000 more labels (80% interval 30,000 to unbounded); measured: learning-curve fit"
+            in bd.html_report(fitted))
 
 
 def test_png_report_is_one_a4_page():

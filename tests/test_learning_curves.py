@@ -163,7 +163,7 @@ def test_bad_csv_messages(tmp_path, text, message):
 
 def test_out_of_range_and_wrong_direction_messages():
     pts = _curve()
-    with pytest.raises(lc.CurveError, match="falls as labels grow; if lower is better"):
+    with pytest.raises(lc.CurveError, match="falls as labels grow; is lower better"):
         lc.extrapolate(pts.assign(metric=1 - pts.metric), target=0.9)
     with pytest.raises(lc.CurveError, match=r"must lie in \[0, 1\]"):
         lc.extrapolate(pts.assign(metric=pts.metric * 200), target=0.9)
@@ -259,6 +259,10 @@ def test_verdicts_say_change_the_model_with_evidence():
     none = lc.verdicts(fits, target=0.995, n_now=5000)
     assert all(x["verdict"] == "change the model" for x in none.values())
     assert "None of the models compared gets there" in none["big"]["text"]
+    # without n_now each model is measured from its own largest run (here one stopped early)
+    early = low[low.n_labels <= 1000]
+    fits["small"] = lc.fit_models(early)["small"]
+    assert f"at 10x the labels ({10 * early.n_labels.max():,})" in lc.verdicts(fits, target=0.90)["small"]["text"]
 
 
 def test_crops_of_a_detection_dataset_are_a_data_source(tmp_path):

@@ -1,6 +1,8 @@
 """The Learning curves and Budget planner pages through Streamlit's AppTest (standalone, real library)."""
 
+import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,13 @@ from analysis import budget as bd
 from analysis import learning_curves as lc
 
 VIEWS = Path(__file__).resolve().parents[1] / "dashboard/views"
+
+# A learning-curve answer as the Learning curves page sends it (the audit's uneven.csv): the target is far
+# off, the 80% interval has no upper end, and the ceiling is below the target with probability 37%.
+CURVE = {"source": "uneven.csv", "model": "logreg", "target": 0.9, "higher_is_better": True,
+         "current_labels": 1000, "current_metric": 0.8, "form": "pow3", "ceiling": 0.91,
+         "labels_to_target": {"estimate": 9_339_775, "low": 250_000, "high": None},
+         "p_ceiling_below_target": 0.37, "predicted": {}}
 
 
 def _page(name: str) -> AppTest:
@@ -56,6 +65,34 @@ def test_learning_curves_runs_fits_and_sends_to_planner():
     assert plan.number_input(key="bp_s_target").value == 0.95
 
 
+def _points_csv(ceilings: dict, sizes=(100, 200, 400, 800, 1600, 3200)) -> tuple[bytes, float]:
+    """Points of ``metric = ceiling - 2 n^-0.5`` per model (``{model: (ceiling, largest size)}``), as CSV bytes,
+    and the page's default target for them (the best point + 0.02)."""
+    rows = [(m, n, c - 2 * n ** -0.5) for m, (c, top) in ceilings.items() for n in sizes if n <= top]
+    text = "model,n_labels,metric\n" + "".join(f"{m},{n},{v:.4f}\n" for m, n, v in rows)
+    return text.encode(), round(max(round(v, 4) for *_, v in rows) + 0.02, 3)
+
+
+def test_learning_curves_new_points_get_their_own_target_and_the_planner_each_models_own_run():
+    at = _page("learning_curves.py")
+    at.session_state["lc_mode"] = "Import a CSV"
+    at.run()
+    first, target = _points_csv({"cnn": (0.95, 3200), "logreg": (0.85, 1600)})  # logreg stops at 1,600
+    at.get("file_uploader")[0].upload("a.csv", first, "text/csv").run()
+    assert not at.exception and at.number_input(key="lc_target").value == pytest.approx(target)
+    assert "unbounded" in at.dataframe[0].value.to_string() or "not reached" in at.dataframe[0].value.to_string()
+    at.number_input(key="lc_target").set_value(0.9).run()
+    # the planner gets logreg's own largest run, not the largest size in the file
+    at.selectbox(key="lc_plan_model").select("logreg").run()
+    at.button(key="lc_send").click().run()
+    saved = lc.load_latest()
+    assert saved["current_labels"] == 1600 and saved["current_metric"] == pytest.approx(0.85 - 2 / 40, abs=1e-4)
+    # other points: the target follows them instead of keeping the one typed for the first file
+    second, target = _points_csv({"cnn": (0.80, 3200), "logreg": (0.75, 3200)})
+    at.get("file_uploader")[0].upload("b.csv", second, "text/csv").run()
+    assert not at.exception and at.number_input(key="lc_target").value == pytest.approx(target)
+
+
 def test_learning_curves_bad_direction_shows_message():
     at = _tiny_experiment(_page("learning_curves.py"))
     lc.cached_experiment("digits", ["logreg", "nb"], 4, 2, n_jobs=1)
@@ -67,7 +104,9 @@ def test_learning_curves_bad_direction_shows_message():
 
 def test_budget_planner_interaction_save_load_share():
     lc.latest_result_path().unlink(missing_ok=True)
-    at = _page("budget.py").run()
+    at = _page("budget.py")
+    at.query_params["dataset"] = "demo-digits"  # the sidebar's parameter: not a shared scenario
+    at.run()
     assert not at.exception
     labels = [m.label for m in at.metric]
     assert labels.count("Cost") == 4 and labels.count("Calendar weeks") == 4
@@ -96,6 +135,68 @@ def test_budget_planner_interaction_save_load_share():
 
     at.button(key="bp_share").click().run()
     assert at.query_params["labels_needed"] == "2000000.0"
+    assert at.query_params["dataset"] == "demo-digits"  # the other pages' parameters stay
+    # once shared, the URL and its caption follow the inputs
+    at.number_input(key="bp_a_labeller_rate").set_value(25.0).run()
+    assert at.query_params["assumptions.labeller_rate"] == "25.0"
+    share = [c.value for c in at.caption if "query part" in c.value]
+    assert share and "labeller_rate=25.0" in share[0] and "labeller_rate=15.0" not in share[0]
+
+
+def test_budget_planner_in_the_app_uses_the_curve_answer():
+    # the sidebar writes ?dataset=... into the URL on every page; that is no shared scenario
+    lc.save_latest(CURVE)
+    at = AppTest.from_file(str(VIEWS.parent / "app.py"), default_timeout=180)
+    at.switch_page("views/budget.py").run()
+    assert not at.exception and "dataset" in at.query_params
+    assert at.toggle(key="bp_use_curve").value is True
+    assert at.number_input(key="bp_s_target").value == 0.9
+    assert not [e for e in at.error if "shared link" in e.value]
+
+
+def test_budget_planner_shows_the_curve_answer_as_it_is():
+    lc.save_latest(CURVE)
+    at = _page("budget.py").run()
+    assert not at.exception and at.toggle(key="bp_use_curve").value is True
+    # an unbounded 80% high reads as unbounded, never 0
+    high = at.number_input(key="bp_s_labels_high")
+    assert high.value is None and "unbounded" in high.proto.placeholder
+    assert any("9,338,775 more labels (80% interval 249,000 to unbounded)" in c.value for c in at.caption)
+    # labelling reaches the target only if the ceiling is not below it: 1 - 0.37
+    assert at.number_input(key="bp_s_p_ceiling_below_target").value == 0.37
+    random = next(c.value for c in at.caption if c.value.startswith("9,338,775 labels"))
+    assert "probability 63%" in random and "from the learning curve" in random
+    assert not any("probability 100%" in c.value for c in at.caption)
+
+
+def test_budget_charts_titles_fit():
+    lc.latest_result_path().unlink(missing_ok=True)
+    at = _page("budget.py").run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert len(titles) == 2
+    # half of a 1400 px page holds about 60 characters of title per line
+    lines = [re.sub("<[^>]+>", "", line) for t in titles for line in t.split("<br>")]
+    assert max(map(len, lines)) <= 60, lines
+
+
+def test_budget_planner_loads_an_exported_file():
+    lc.latest_result_path().unlink(missing_ok=True)
+    at = _page("budget.py").run()
+    exported = bd.Scenario(name="from a file", labels_needed=123_456.0, labels_high=math.inf,
+                           assumptions=bd.Assumptions(labeller_rate=33.0))
+    upload = at.file_uploader(key="bp_upload")
+    upload.set_value(("plan.json", json.dumps(exported.to_dict()).encode(), "application/json")).run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="bp_s_labels_needed").value == 123_456.0
+    assert at.number_input(key="bp_a_labeller_rate").value == 33.0
+    assert at.text_input(key="bp_s_name").value == "from a file"
+    for content, message in ((b"{not json", "is not valid JSON"), (b'{"colour": "red"}', "not a scenario"),
+                             (b'[1, 2]', "must be a JSON object"), (b'{"target": "high"}', "target must be a number"),
+                             (b'{"assumptions": {"labeller_rate": "a lot"}}', "Labeller hourly rate must be")):
+        at.file_uploader(key="bp_upload").set_value(("bad.json", content, "application/json")).run()
+        assert not at.exception, content
+        assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value, content
+        assert at.number_input(key="bp_s_labels_needed").value == 123_456.0  # the last good scenario stays
 
 
 def test_budget_planner_starts_from_a_shared_url():

@@ -21,31 +21,54 @@ from analysis import measurements  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
 
 COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "engineer": "#CC79A7"}
-SCALARS = ("name", "target", "current_labels", "current_metric", "labels_needed", "labels_low", "labels_high")
+SCALARS = ("name", "target", "current_labels", "current_metric", "labels_needed", "labels_low", "labels_high",
+           "p_ceiling_below_target")
 
 
 def _key(group: str, name: str) -> str:
     return f"bp_{group}_{name}"
 
 
+def _shown(name: str, v):
+    """A scenario value as its input holds it: an unbounded 80% high is empty (a number input cannot hold inf,
+    and 0 would read as no labels); other infinities mean not reachable, ticked below, and show 0."""
+    if isinstance(v, float) and math.isinf(v):
+        return None if name == "labels_high" else 0.0
+    return v
+
+
 def _set_state(s: bd.Scenario) -> None:
     """Put a scenario into the widgets' session state (before the widgets are drawn)."""
     for name in SCALARS:
-        v = getattr(s, name)
-        st.session_state[_key("s", name)] = v if not (isinstance(v, float) and math.isinf(v)) else 0.0
+        st.session_state[_key("s", name)] = _shown(name, getattr(s, name))
     st.session_state["bp_unreachable"] = math.isinf(s.labels_needed)
     for group, obj in (("a", s.assumptions), ("p", s.plan)):
         for f in fields(obj):
             st.session_state[_key(group, f.name)] = getattr(obj, f.name)
 
 
-def _load():
-    """Load the chosen saved scenario into the widgets (a callback: runs before they are drawn)."""
+def _load(source: str) -> None:
+    """Load the chosen saved scenario (``"saved"``) or the uploaded scenario file (``"file"``) into the widgets
+    (a callback: runs before they are drawn)."""
+    ss = st.session_state
+    upload = ss.get("bp_upload")
+    if source == "file" and upload is None:
+        return  # the file was removed from the uploader: keep the inputs
     try:
-        _set_state(bd.load_scenario(st.session_state["bp_saved"]))
-        st.session_state["bp_use_curve"] = False
+        _set_state(bd.load_scenario(ss["bp_saved"]) if source == "saved"
+                   else bd.parse_scenario(upload.getvalue(), upload.name))
+        ss["bp_use_curve"] = False
     except InputError as e:
-        st.session_state["bp_load_error"] = str(e)
+        ss["bp_load_error"] = str(e)
+
+
+def _put_in_url(q: dict) -> None:
+    """Write the scenario's query parameters into the page URL; other parameters (the sidebar's dataset) stay."""
+    for k in (set(st.query_params) & bd.Scenario.query_keys()) - q.keys():
+        del st.query_params[k]
+    for k, v in q.items():
+        if st.query_params.get(k) != v:
+            st.query_params[k] = v
 
 
 def _curve_result() -> dict | None:
@@ -53,7 +76,8 @@ def _curve_result() -> dict | None:
 
 
 def _from_curve(result: dict, base: bd.Scenario) -> bd.Scenario:
-    """Labels needed (more than now) and the target from a learning-curve answer."""
+    """Labels needed (more than now), the target and the chance the ceiling is below it from a learning-curve
+    answer."""
     lt = result.get("labels_to_target")
     now = float(result["current_labels"])
 
@@ -63,7 +87,8 @@ def _from_curve(result: dict, base: bd.Scenario) -> bd.Scenario:
     est, lo, hi = (more(lt["estimate"]), more(lt["low"]), more(lt["high"])) if lt else (math.inf,) * 3
     return replace(base, target=float(result["target"]), current_labels=now,
                    current_metric=float(result["current_metric"]), labels_needed=est, labels_low=lo,
-                   labels_high=hi, labels_source="measured")
+                   labels_high=hi, p_ceiling_below_target=float(result.get("p_ceiling_below_target", 0.0)),
+                   labels_source="measured")
 
 
 def _forget(name: str) -> None:
@@ -96,18 +121,24 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
     if use_curve:  # show the curve's numbers in the (disabled) fields below
         fitted = _from_curve(curve, bd.Scenario())
         for name in SCALARS[1:]:
-            v = getattr(fitted, name)
-            st.session_state[_key("s", name)] = v if math.isfinite(v) else 0.0
+            st.session_state[_key("s", name)] = _shown(name, getattr(fitted, name))
         st.session_state["bp_unreachable"] = math.isinf(fitted.labels_needed)
-    c = st.columns(3)
+    c = st.columns(4)
     c[0].number_input("Target metric", key=_key("s", "target"), format="%.3f", disabled=use_curve)
     c[1].number_input("Current metric", key=_key("s", "current_metric"), format="%.3f", disabled=use_curve)
     c[2].number_input("Labels so far (items)", min_value=0.0, key=_key("s", "current_labels"), disabled=use_curve)
+    c[3].number_input("P(ceiling below target) (probability)", min_value=0.0, max_value=1.0, format="%.2f",
+                      key=_key("s", "p_ceiling_below_target"), disabled=use_curve,
+                      help="Chance that more labels of this kind never reach the target; the labelling options "
+                           "reach it with 1 minus this. The learning curve's estimate when used; typed in, 0 "
+                           "assumes the labels needed are enough.")
     c = st.columns(4)
     c[0].number_input("More labels needed (items)", min_value=0.0, key=_key("s", "labels_needed"),
                       disabled=use_curve, help="Random labelling; the learning curve's estimate when used.")
     c[1].number_input("80% low", min_value=0.0, key=_key("s", "labels_low"), disabled=use_curve)
-    c[2].number_input("80% high", min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve)
+    c[2].number_input("80% high", min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve,
+                      placeholder="unbounded (∞)",
+                      help="Empty: unbounded (in some of the curve's draws the target is never reached).")
     c[3].checkbox("Not reachable by labelling", key="bp_unreachable", disabled=use_curve,
                   help="The curve's ceiling is below the target.")
 
@@ -129,6 +160,8 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
     a = bd.Assumptions(**{f.name: ss[_key("a", f.name)] for f in a_fields})
     p = bd.EngineerPlan(**{f.name: ss[_key("p", f.name)] for f in fields(bd.EngineerPlan)})
     s = bd.Scenario(**{n: ss[_key("s", n)] for n in SCALARS}, assumptions=a, plan=p, labels_source="assumed")
+    if s.labels_high is None:  # the empty 80% high
+        s = replace(s, labels_high=math.inf)
     if ss["bp_unreachable"]:
         s = replace(s, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf)
     if use_curve:
@@ -151,8 +184,9 @@ def _break_even_chart(s: bd.Scenario, table: pd.DataFrame):
     if math.isfinite(be) and be <= right:
         fig.add_vline(x=be, line=dict(color=COLORS["engineer"], dash="dash"), annotation_text="break-even",
                       annotation_position="bottom right")
-    fig.update_layout(title="Break-even: cost vs labels needed (the engineer's plan falls back to labelling "
-                            "if it fails)", xaxis_title="more labels needed (items)", yaxis_title="cost",
+    # two short lines: one long line is cut off in half of a wide page
+    fig.update_layout(title="Break-even: cost vs labels needed<br><sup>the engineer's plan falls back to labelling "
+                            "if it fails</sup>", xaxis_title="more labels needed (items)", yaxis_title="cost",
                       height=420)
     return fig, be
 
@@ -167,8 +201,9 @@ def _sensitivity_chart(sens: pd.DataFrame):
                              customdata=sens[[end, "unit"]].to_numpy(),
                              hovertemplate="%{y} = %{customdata[0]} %{customdata[1]}<br>margin %{x:,.0f}"))
     fig.add_vline(x=0, line=dict(color="black"))
-    fig.update_layout(barmode="overlay", height=420, title="Sensitivity: cost of the best labelling option minus "
-                      "the engineer's plan (below 0: labelling is cheaper)", xaxis_title="cost difference")
+    fig.update_layout(barmode="overlay", height=420, title="Sensitivity: cost of best labelling minus the plan"
+                      "<br><sup>below 0: labelling is cheaper than the engineer's plan</sup>",
+                      xaxis_title="cost difference")
     return fig
 
 
@@ -178,38 +213,40 @@ st.caption("Cost and calendar time to reach the target: label more, label with p
 
 curve = _curve_result()
 if "bp_ready" not in st.session_state:
+    # only the planner's own parameters make a shared link: the sidebar puts ?dataset= in every page's URL
+    shared = {k: v for k, v in st.query_params.to_dict().items() if k in bd.Scenario.query_keys()}
     try:
-        start = bd.Scenario.from_query(st.query_params.to_dict()) if st.query_params else bd.Scenario()
+        start = bd.Scenario.from_query(shared)
     except InputError as e:
         st.error(f"The shared link's scenario is invalid ({e}); using the defaults.")
         start = bd.Scenario()
-    if curve and not st.query_params:
+    if curve and not shared:
         start = _from_curve(curve, start)
     _set_state(start)
     st.session_state["bp_ready"] = True
-    if st.query_params:
+    st.session_state["bp_sharing"] = bool(shared)  # a shared link's URL keeps following the inputs
+    if shared:
         st.session_state["bp_use_curve"] = False  # a shared link carries its own numbers
 
 try:
     s = _widgets(curve, measurements.load())
-    table = bd.compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured)
+    table = bd.scenario_table(s)
     sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
 except InputError as e:
     st.error(str(e))
     st.stop()
 
 st.subheader("Options side by side")
-needed = "not reachable by labelling" if math.isinf(s.labels_needed) else f"{s.labels_needed:,.0f}"
-st.caption(f"Labels needed: {needed} "
-           f"({'measured: learning-curve fit' if s.labels_source == 'measured' else 'assumed: typed in'}); "
-           "everything else: the assumptions above.")
+st.caption(f"Labels needed: {bd.labels_summary(s)}; everything else: the assumptions above.")
+ceiling = (f"P(ceiling below target) {s.p_ceiling_below_target:.0%}, "
+           + ("from the learning curve" if s.labels_source == "measured" else "assumed"))
 cols = st.columns(4)
 for col, (opt, r) in zip(cols, table.iterrows()):
     col.markdown(f"**{r['name']}**")
     col.metric("Cost", "not reachable" if math.isinf(r["cost"]) else f"{r['cost']:,.0f}")
     col.metric("Calendar weeks", "not reachable" if math.isinf(r["weeks"]) else f"{r['weeks']:.1f}")
     col.caption(f"{r['labels']:,.0f} labels; {r['labeller_hours']:,.0f} labeller h, {r['engineer_hours']:,.0f} "
-                f"engineer h; reaches the target with probability {r['p_reach']:.0%}. {r['note']}"
+                f"engineer h; reaches the target with probability {r['p_reach']:.0%} ({ceiling}). {r['note']}"
                 if math.isfinite(r["labels"]) else r["note"])
 best, fastest = bd.cheapest(table), bd.cheapest(table, "weeks")
 if math.isinf(table.loc[best, "cost"]):
@@ -249,7 +286,9 @@ if c1.button("Save scenario", key="bp_save", icon=":material/save:"):
 saved = bd.list_scenarios()
 choice = c2.selectbox("Saved scenarios", saved, key="bp_saved", index=None, placeholder="none saved yet"
                       if not saved else "pick one")
-c2.button("Load", key="bp_load", disabled=choice is None, on_click=_load)
+c2.button("Load", key="bp_load", disabled=choice is None, on_click=_load, args=("saved",))
+c2.file_uploader("Load a scenario file (JSON)", type="json", key="bp_upload", on_change=_load, args=("file",),
+                 help="A scenario exported with \"Export JSON\" (or saved on another machine).")
 if st.session_state.get("bp_load_error"):
     c2.error(st.session_state.pop("bp_load_error"))
 c3.download_button("Export JSON", json.dumps(s.to_dict(), indent=2), f"{name or 'scenario'}.json",
@@ -259,7 +298,9 @@ c3.download_button("Export one-page report (HTML)", bd.html_report(s), f"{name o
 c3.download_button("Export one-page report (PNG)", lambda: bd.png_report(s), f"{name or 'scenario'}.png",
                    "image/png", key="bp_png", on_click="ignore")
 if st.button("Put this scenario in the page URL (to share)", key="bp_share", icon=":material/link:"):
-    st.query_params.from_dict(s.to_query())
-    st.session_state["bp_share_url"] = "?" + urlencode(s.to_query())
-if st.session_state.get("bp_share_url"):
-    st.caption(f"Share this page's address; its query part is `{st.session_state['bp_share_url']}`.")
+    st.session_state["bp_sharing"] = True
+if st.session_state.get("bp_sharing"):  # from then on the URL follows the inputs, so a copied link is never stale
+    query = s.to_query()
+    _put_in_url(query)
+    st.caption(f"Share this page's address: it follows the inputs above; its scenario query part is "
+               f"`?{urlencode(query)}`.")

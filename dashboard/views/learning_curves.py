@@ -30,8 +30,8 @@ def _fits(points: pd.DataFrame, higher_is_better: bool) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _verdicts(points: pd.DataFrame, higher_is_better: bool, target: float, n_now: int) -> dict:
-    return lc.verdicts(_fits(points, higher_is_better), target, n_now)
+def _verdicts(points: pd.DataFrame, higher_is_better: bool, target: float) -> dict:
+    return lc.verdicts(_fits(points, higher_is_better), target)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -104,7 +104,7 @@ def _chart(points, fits, target, higher_is_better, answers, metric_name):
                                  error_y=dict(type="data", array=agg["std"].fillna(0)), name=f"{name} runs",
                                  legendgroup=name))
         cross = answers[name]["labels_to_target"]
-        if cross:
+        if cross and cross["estimate"] <= right:  # a line beyond the curves would stretch the axis to it
             fig.add_vline(x=cross["estimate"], line=dict(color=color, dash="dot"))
     fig.add_hline(y=target, line=dict(color="#D55E00", dash="dash"), annotation_text=f"target {target:g}")
     fig.update_xaxes(type="log", title="labelled training items (log scale)")
@@ -126,8 +126,15 @@ if points is None:
 
 c1, c2, c3 = st.columns(3)
 lower = c2.checkbox("Lower is better (error, loss)", key="lc_lower")
+# new points (or the other direction) get their own default target and metric name, not the last ones typed
+data_key = (int(pd.util.hash_pandas_object(points, index=False).sum()), lower)
+if st.session_state.get("lc_data_key") != data_key:
+    st.session_state["lc_data_key"] = data_key
+    st.session_state.pop("lc_target", None)
+    st.session_state.pop("lc_metric_name", None)
 metric_name = c3.text_input("Metric name", "error" if lower else "accuracy", key="lc_metric_name")
-default_target = float(np.round(points["metric"].min() if lower else min(points["metric"].max() + 0.02, 0.99), 3))
+best_seen = points["metric"].min() if lower else points["metric"].max()
+default_target = float(np.round(max(best_seen - 0.02, best_seen / 2) if lower else min(best_seen + 0.02, 0.99), 3))
 target = c1.number_input("Target metric", value=default_target, step=0.005, format="%.3f", key="lc_target")
 try:
     fits = _fits(points, not lower)
@@ -136,16 +143,20 @@ except InputError as e:
     st.error(str(e))
     st.stop()
 
-n_max = int(points["n_labels"].max())
 st.plotly_chart(_chart(points, fits, target, not lower, answers, metric_name), width="stretch")
-for v in _verdicts(points, not lower, target, n_max).values():
+for v in _verdicts(points, not lower, target).values():
     st.markdown(v["text"])
+
+
+def _labels(answer: dict, key: str, never: str) -> str:
+    lt = answer["labels_to_target"]
+    return never if lt is None else ("unbounded" if lt[key] is None else f"{lt[key]:,}")
+
 
 table = pd.DataFrame([
     {"model": name, "form": a["form"], "ceiling": a["ceiling"],
-     "labels to target": a["labels_to_target"]["estimate"] if a["labels_to_target"] else None,
-     "80% low": a["labels_to_target"]["low"] if a["labels_to_target"] else None,
-     "80% high": a["labels_to_target"]["high"] if a["labels_to_target"] else None,
+     "labels to target": _labels(a, "estimate", "not reached"),
+     "80% low": _labels(a, "low", "not reached"), "80% high": _labels(a, "high", "unbounded"),
      "P(ceiling below target)": a["p_ceiling_below_target"],
      "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
                                                       if np.isfinite(e))}
@@ -156,10 +167,13 @@ st.subheader("Use in the budget planner")
 best = min(answers, key=lambda m: (answers[m]["labels_to_target"] or {}).get("estimate", np.inf))
 model = st.selectbox("Model whose curve the planner uses", list(answers), index=list(answers).index(best),
                      key="lc_plan_model")
-current = points[(points["model"] == model) & (points["n_labels"] == n_max)]["metric"].mean()
+# "now" is this model's largest run: models may stop at different sizes
+own = points[points["model"] == model]
+n_now = int(own["n_labels"].max())
+current = own.loc[own["n_labels"] == n_now, "metric"].mean()
 if st.button("Send to the budget planner", key="lc_send", icon=":material/payments:"):
     result = {"source": origin, "model": model, "target": target, "higher_is_better": not lower,
-              "current_labels": n_max, "current_metric": float(current), **answers[model]}
+              "current_labels": n_now, "current_metric": float(current), **answers[model]}
     st.session_state[RESULT_KEY] = result
     lc.save_latest(result)
     st.success(f"Saved: the planner now uses {model}'s curve ({origin}).")
