@@ -585,6 +585,34 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
 # --------------------------------------------------------------------------- results the planner reads
 
 
+def _last_view_path() -> Path:
+    return data_home() / "learning_curves" / "last_view.json"
+
+
+def save_last_view(view: dict, points: pd.DataFrame | None = None) -> None:
+    """Remember what the Learning curves page shows, so that a new session opens there.
+
+    ``view``: the page's choices (JSON-able: the experiment's source, models,
+    sizes and seeds, or an imported file's name); ``points``: the imported
+    points, kept with it (an uploaded file is gone after the session).
+    """
+    path = _last_view_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if points is not None:
+        points.to_csv(path.with_suffix(".csv"), index=False)
+    path.write_text(json.dumps(view))
+
+
+def load_last_view() -> tuple[dict, pd.DataFrame | None] | None:
+    """What :func:`save_last_view` kept: ``(view, imported points or None)``, or ``None``."""
+    try:
+        view = json.loads(_last_view_path().read_text())
+        csv = _last_view_path().with_suffix(".csv")
+        return view, (read_points(csv) if view.get("imported") and csv.exists() else None)
+    except (FileNotFoundError, json.JSONDecodeError, InputError):
+        return None
+
+
 def latest_result_path() -> Path:
     return data_home() / "learning_curves" / "latest_result.json"
 

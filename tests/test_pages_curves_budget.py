@@ -53,9 +53,12 @@ def test_learning_curves_runs_fits_and_sends_to_planner():
     saved = lc.load_latest()
     assert saved["target"] == 0.95 and saved["model"] in ("logreg", "nb") and saved["current_labels"] > 0
 
-    # reopening reads the persisted run: no button needed
+    # reopening reads the persisted run: no button needed, and a new session opens on the same choices
     again = _tiny_experiment(_page("learning_curves.py")).run()
     assert not again.exception and len(again.get("plotly_chart")) == 1
+    fresh = _page("learning_curves.py").run()
+    assert not fresh.exception and fresh.selectbox(key="lc_source").value == "digits"
+    assert fresh.multiselect(key="lc_models").value == ["logreg", "nb"] and len(fresh.get("plotly_chart")) == 1
 
     # the planner picks the answer up as measured
     plan = _page("budget.py").run()
@@ -91,6 +94,11 @@ def test_learning_curves_new_points_get_their_own_target_and_the_planner_each_mo
     second, target = _points_csv({"cnn": (0.80, 3200), "logreg": (0.75, 3200)})
     at.get("file_uploader")[0].upload("b.csv", second, "text/csv").run()
     assert not at.exception and at.number_input(key="lc_target").value == pytest.approx(target)
+    # a new session (reopened app) shows the last imported points: an uploaded file is gone by then
+    again = _page("learning_curves.py").run()
+    assert not again.exception and again.radio(key="lc_mode").value == "Import a CSV"
+    assert any("last imported file, b.csv" in c.value for c in again.caption)
+    assert len(again.get("plotly_chart")) == 1 and again.number_input(key="lc_target").value == pytest.approx(target)
 
 
 def test_learning_curves_bad_direction_shows_message():

@@ -15,6 +15,7 @@ from analysis.errors import InputError  # noqa: E402
 
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
 RESULT_KEY = "lc_result"  # what the budget planner reads
+IMPORT = "Import a CSV"
 
 
 @st.cache_data(show_spinner=False)
@@ -40,19 +41,51 @@ def _sources() -> list[str]:
     return list(lc.SOURCES) + lc.crop_sources()
 
 
+CHOICES = ("lc_mode", "lc_source", "lc_models", "lc_sizes", "lc_seeds")
+
+
+def _reopen_last_view() -> None:
+    """A new session opens where the last one left off: its choices, and its imported points if any."""
+    last = lc.load_last_view()
+    if last is None:
+        return
+    view, imported = last
+    if imported is not None:
+        st.session_state.update(lc_mode=IMPORT, lc_imported=(imported, view["imported"]))
+    elif view.get("source") in _sources() and set(view.get("models", [])) <= set(lc.MODELS):
+        st.session_state.update(lc_source=view["source"], lc_models=view["models"], lc_sizes=view["n_sizes"],
+                                lc_seeds=view["seeds"])
+
+
+def _remember(view: dict, points: pd.DataFrame | None = None) -> None:
+    """Persist the page's choices (once per change, not on every rerun)."""
+    if st.session_state.get("lc_remembered") != view:
+        lc.save_last_view(view, points)
+        st.session_state["lc_remembered"] = view
+
+
 def _points() -> tuple[pd.DataFrame | None, str]:
     """The curve points chosen in the sidebar-like controls, and a label of where they come from."""
-    mode = st.radio("Curve points", ["Run an experiment", "Import a CSV"], horizontal=True, key="lc_mode")
-    if mode == "Import a CSV":
+    if not any(k in st.session_state for k in CHOICES):
+        _reopen_last_view()
+    mode = st.radio("Curve points", ["Run an experiment", IMPORT], horizontal=True, key="lc_mode")
+    if mode == IMPORT:
         st.caption("Columns `model, n_labels, metric[, seed]`: one row per trained model (your real training runs).")
         up = st.file_uploader("Points CSV", type=["csv"], key="lc_upload")
         if up is None:
-            return None, ""
+            if "lc_imported" not in st.session_state:
+                return None, ""
+            points, name = st.session_state["lc_imported"]
+            st.caption(f"Showing the last imported file, {name}; upload another to replace it.")
+            return points, name
         try:
-            return _read_csv(up.getvalue()), up.name
+            points = _read_csv(up.getvalue())
         except InputError as e:
             st.error(f"{up.name}: {e}")
             return None, ""
+        _remember({"imported": up.name, "hash": int(pd.util.hash_pandas_object(points, index=False).sum())}, points)
+        st.session_state["lc_imported"] = (points, up.name)
+        return points, up.name
     c1, c2, c3, c4 = st.columns([2, 3, 1, 1])
     source = c1.selectbox("Data", _sources(), format_func=lc.describe_source, key="lc_source",
                           help="Embedded data sets, or the object crops of a loaded detection dataset (class = the "
@@ -82,6 +115,7 @@ def _points() -> tuple[pd.DataFrame | None, str]:
             st.error(str(e))
             return None, ""
         bar.empty()
+    _remember({"source": source, "models": models, "n_sizes": int(n_sizes), "seeds": int(seeds)})
     return df[["model", "n_labels", "seed", "metric"]], lc.describe_source(source)
 
 
