@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.curve_fit import MAX_LABELS
 from analysis.errors import InputError
 from analysis.paths import data_home
 
@@ -272,24 +273,51 @@ def _status(name: str, measured) -> str:
     return "measured" if name in measured else "assumed"
 
 
-def cheapest(table: pd.DataFrame, by: str = "cost") -> str:
-    """The option with the lowest ``by`` (``cost`` or ``weeks``)."""
-    return str(table[by].idxmin())
+def cheapest(table: pd.DataFrame, by: str = "cost") -> str | None:
+    """The option with the lowest ``by`` (``cost`` or ``weeks``); ``None`` when no option reaches the target."""
+    col = table[by]
+    return str(col.idxmin()) if np.isfinite(col).any() else None
+
+
+def option_name(option: str | None) -> str:
+    """An option's name; no option (:func:`cheapest`'s ``None``, missing in a table) reads as none reaching the
+    target."""
+    return OPTIONS[option] if isinstance(option, str) else "no option reaches the target"
+
+
+def headline(table: pd.DataFrame) -> str:
+    """The cheapest and the fastest option in words (the page's and the reports' wording)."""
+    best, fastest = cheapest(table), cheapest(table, "weeks")
+    if best is None:
+        return "No option reaches the target with these numbers."
+    return f"Cheapest: {OPTIONS[best]}. Fastest: {OPTIONS[fastest]}."
 
 
 def break_even_labels(a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
                       target: float | None = None, option: str = "random") -> float:
-    """Labels needed at which ``option`` and the engineer's plan cost the same (``inf``: never).
+    """Labels needed at which ``option`` and the engineer's plan cost the same (``inf``: none up to
+    ``MAX_LABELS``).
 
     Both costs are linear in the labels needed ``N``: ``option`` costs
     ``s_o + k_o N`` and the plan ``s_e + k_e N`` (its failure branch labels
-    ``N``), so the break-even is ``(s_e - s_o) / (k_o - k_e)``.
+    ``N``), so the break-even is ``(s_e - s_o) / (k_o - k_e)``. Beyond
+    ``MAX_LABELS`` (the learning curves' horizon) counts as none: equal slopes
+    (a plan that never works) differ only by rounding there, which would put
+    the break-even at some 1e16 labels.
     """
     c0, c1 = compare(0.0, a, plan, target)["cost"], compare(1.0, a, plan, target)["cost"]
     k_o, k_e = c1[option] - c0[option], c1["engineer"] - c0["engineer"]
     if k_o <= k_e:
         return math.inf
-    return max((c0["engineer"] - c0[option]) / (k_o - k_e), 0.0)
+    n = max((c0["engineer"] - c0[option]) / (k_o - k_e), 0.0)
+    return n if n <= MAX_LABELS else math.inf
+
+
+def break_even_text(n: float) -> str:
+    """:func:`break_even_labels` vs random labelling in words."""
+    if math.isfinite(n):
+        return f"{n:,.0f} labels"
+    return f"none up to {MAX_LABELS:,.0f} labels (the plan costs more than random labelling all the way)"
 
 
 def sensitivity(labels_needed: float, a: Assumptions = Assumptions(), plan: EngineerPlan = EngineerPlan(),
@@ -299,8 +327,11 @@ def sensitivity(labels_needed: float, a: Assumptions = Assumptions(), plan: Engi
     Output: one row per numeric assumption with its ``low``/``high`` values,
     the cost difference ``best labelling option - engineer plan`` at the
     base, low and high values (negative: labelling is cheaper), the cheapest
-    option at low and high, and ``flips`` (the cheapest option changes within
-    the range). Sorted by the width of the swing, widest first.
+    option at low and high (missing: no option reaches the target), and
+    ``flips`` (the cheapest option changes within the range). Sorted by the
+    width of the swing, widest first. When labelling cannot reach the target
+    (``labels_needed`` is ``inf``) the margins are ``inf`` (``nan`` where the
+    plan cannot either): there is no cost difference to plot, only flips.
     """
     base_table = compare(labels_needed, a, plan, target)
     base = cheapest(base_table)
@@ -327,6 +358,13 @@ def sensitivity(labels_needed: float, a: Assumptions = Assumptions(), plan: Engi
     df["margin_base"] = margin(base_table)
     swing = (df["margin_high"] - df["margin_low"]).abs()
     return df.assign(swing=swing).sort_values("swing", ascending=False, ignore_index=True)
+
+
+def flips_text(sens: pd.DataFrame) -> str:
+    """The assumptions that flip the decision, each with the cheapest option at both ends of its range."""
+    flips = sens[sens["flips"]]
+    return ", ".join(f"{r.assumption} ({r.low:g}: {option_name(r.cheapest_low)}; {r.high:g}: "
+                     f"{option_name(r.cheapest_high)})" for r in flips.itertuples()) or "nothing"
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -490,11 +528,13 @@ def measured_note(entry: dict) -> str:
 def inputs_table(s: Scenario) -> pd.DataFrame:
     """Every numeric input of the plan with ``status`` measured or assumed, and where its value comes from.
 
-    Columns: ``field``, ``input`` (label), ``value``, ``unit``, ``status``
+    Columns: ``field``, ``input`` (label), ``value`` (as text, so that an
+    ``inf`` labels needed reads "not reachable"), ``unit``, ``status``
     (``"measured"`` or ``"assumed"``) and ``from`` (the measurement's source and
     date, or the default's source note). The first row is the labels needed.
     """
-    rows = [{"field": "labels_needed", "input": "More labels needed", "value": s.labels_needed, "unit": "items",
+    rows = [{"field": "labels_needed", "input": "More labels needed", "value": _input_text(s.labels_needed),
+             "unit": "items",
              "status": s.labels_source, "from": "learning-curve fit" if s.labels_source == "measured" else
              "typed in"}]
     for obj in (s.assumptions, s.plan):
@@ -502,10 +542,15 @@ def inputs_table(s: Scenario) -> pd.DataFrame:
             if f.name == "task":
                 continue
             m = s.measured.get(f.name) if obj is s.assumptions else None
-            rows.append({"field": f.name, "input": f.metadata["label"], "value": getattr(obj, f.name),
+            rows.append({"field": f.name, "input": f.metadata["label"], "value": _input_text(getattr(obj, f.name)),
                          "unit": f.metadata["unit"], "status": "measured" if m else "assumed",
                          "from": measured_note(m) if m else f.metadata["source"]})
     return pd.DataFrame(rows)
+
+
+def _input_text(v: float) -> str:
+    """An input's value as the inputs table shows it: counts with separators, rates and fractions as typed."""
+    return amount_text(v) if not math.isfinite(v) or v >= 1000 else f"{v:g}"
 
 
 def _flat(s: Scenario) -> dict:
@@ -568,9 +613,21 @@ def load_scenario(name_or_path) -> Scenario:
 # --------------------------------------------------------------------------- one-page report
 
 
-def _money(v: float) -> str:
-    """A count or amount for the report, rounded; ``inf`` reads as "not reachable"."""
+def amount_text(v: float) -> str:
+    """A count, hours or an amount, rounded; ``inf`` reads as "not reachable"."""
     return "not reachable" if not math.isfinite(v) else f"{v:,.0f}"
+
+
+def weeks_text(v: float) -> str:
+    """Calendar weeks to one decimal; ``inf`` reads as "not reachable"."""
+    return "not reachable" if not math.isfinite(v) else f"{v:.1f}"
+
+
+def outcome_text(cost: float, weeks: float) -> str:
+    """``"<cost> in <weeks> weeks"``, or "not reachable" when either is ``inf``."""
+    if not (math.isfinite(cost) and math.isfinite(weeks)):
+        return "not reachable"
+    return f"{cost:,.0f} in {weeks:.1f} weeks"
 
 
 def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) -> str:
@@ -583,7 +640,7 @@ def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) ->
     for i, (key, v) in enumerate(vals.items()):
         y = 24 + i * bar_h
         w = 0 if np.isnan(v) else (width - 230) * v / top
-        label = "not reachable" if np.isnan(v) else (f"{v:,.0f}" if col == "cost" else f"{v:.1f}")
+        label = (amount_text if col == "cost" else weeks_text)(v)
         parts.append(f'<text x="0" y="{y + 14}">{html.escape(OPTIONS[key])}</text>'
                      f'<rect x="170" y="{y + 3}" width="{w:.1f}" height="{bar_h - 8}" fill="#0072B2"/>'
                      f'<text x="{175 + w:.1f}" y="{y + 14}">{label}</text>')
@@ -594,19 +651,19 @@ def html_report(s: Scenario) -> str:
     """A self-contained one-page HTML report (tables and inline SVG charts, no scripts)."""
     table = scenario_table(s)
     sens = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
-    best, fastest = cheapest(table), cheapest(table, "weeks")
     rows = "".join(
-        f"<tr><td>{html.escape(r['name'])}</td><td>{_money(r['labels'])}</td><td>{r['labeller_hours']:,.0f}</td>"
-        f"<td>{r['engineer_hours']:,.0f}</td><td>{_money(r['cost'])}</td><td>{r['weeks']:.1f}</td>"
+        f"<tr><td>{html.escape(r['name'])}</td><td>{amount_text(r['labels'])}</td>"
+        f"<td>{amount_text(r['labeller_hours'])}</td><td>{r['engineer_hours']:,.0f}</td>"
+        f"<td>{amount_text(r['cost'])}</td><td>{weeks_text(r['weeks'])}</td>"
         f"<td>{html.escape(r['note'])}</td></tr>" for _, r in table.iterrows())
     inputs = inputs_table(s)
     a_rows = "".join(
-        f"<tr><td>{html.escape(r['input'])}</td><td>{r['value']}</td><td>{html.escape(r['unit'])}</td>"
+        f"<tr><td>{html.escape(r['input'])}</td><td>{html.escape(r['value'])}</td><td>{html.escape(r['unit'])}</td>"
         f"<td>{r['status']}</td><td>{html.escape(r['from'])}</td></tr>" for _, r in inputs.iterrows())
     measured = inputs.loc[inputs["status"] == "measured", "input"]
     s_rows = "".join(
         f"<tr><td>{html.escape(r['assumption'])}</td><td>{r['low']:g} .. {r['high']:g}</td>"
-        f"<td>{OPTIONS[r['cheapest_low']]} / {OPTIONS[r['cheapest_high']]}</td>"
+        f"<td>{option_name(r['cheapest_low'])} / {option_name(r['cheapest_high'])}</td>"
         f"<td>{'yes' if r['flips'] else 'no'}</td></tr>" for _, r in sens.head(8).iterrows())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(s.name)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:1em auto}}td,th{{border-bottom:1px solid #ddd;
@@ -614,7 +671,7 @@ padding:2px 6px;text-align:left;font-size:13px}}table{{border-collapse:collapse;
 <body><h1>Budget plan: {html.escape(s.name)}</h1>
 <p>Target metric {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.
 Labels needed: {html.escape(labels_summary(s))}.</p>
-<p><b>Cheapest: {OPTIONS[best]}. Fastest: {OPTIONS[fastest]}.</b></p>
+<p><b>{headline(table)}</b></p>
 <p>Measured: {html.escape(", ".join(measured)) or "nothing"}. Everything else is an assumption.</p>
 <table><tr><th>Option</th><th>Labels</th><th>Labeller h</th><th>Engineer h</th><th>Cost</th><th>Weeks</th>
 <th>Note</th></tr>{rows}</table>
@@ -635,17 +692,16 @@ def png_report(s: Scenario) -> bytes:
     import matplotlib.pyplot as plt
 
     table = scenario_table(s)
-    flips = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target).query("flips")
+    sens = sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
     names = [OPTIONS[k] for k in table.index]
     fig = plt.figure(figsize=(8.27, 11.69), dpi=100)
     fig.text(0.05, 0.96, f"Budget plan: {s.name}", fontsize=16, weight="bold")
     fig.text(0.05, 0.90, f"Target {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.\n"
-             f"Labels needed: {labels_summary(s)}.\nCheapest: {OPTIONS[cheapest(table)]}. "
-             f"Fastest: {OPTIONS[cheapest(table, 'weeks')]}.", fontsize=10, va="bottom", wrap=True)
+             f"Labels needed: {labels_summary(s)}.\n{headline(table)}", fontsize=10, va="bottom", wrap=True)
     ax = fig.add_axes([0.05, 0.66, 0.9, 0.2])
     ax.axis("off")
-    cells = ax.table(cellText=[[n, _money(r.labels), f"{r.labeller_hours:,.0f}", f"{r.engineer_hours:,.0f}",
-                                _money(r.cost), f"{r.weeks:.1f}"] for n, r in zip(names, table.itertuples())],
+    cells = ax.table(cellText=[[n, amount_text(r.labels), amount_text(r.labeller_hours), f"{r.engineer_hours:,.0f}",
+                                amount_text(r.cost), weeks_text(r.weeks)] for n, r in zip(names, table.itertuples())],
                      colLabels=["Option", "Labels", "Labeller h", "Engineer h", "Cost", "Weeks"], loc="center",
                      colWidths=[0.35, 0.13, 0.13, 0.13, 0.13, 0.13])
     cells.auto_set_font_size(False)
@@ -656,12 +712,11 @@ def png_report(s: Scenario) -> bytes:
         vals = table[col].replace(np.inf, np.nan)
         ax.barh(names, vals.fillna(0), color="#0072B2")
         for y, v in enumerate(vals):
-            label = " not reachable" if np.isnan(v) else (f" {v:,.0f}" if col == "cost" else f" {v:.1f}")
+            label = " " + (amount_text if col == "cost" else weeks_text)(v)
             ax.text(0 if np.isnan(v) else v, y, label, va="center", fontsize=8)
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10, loc="left")
-    fig.text(0.05, 0.12, "What flips the decision within its range: "
-             + (", ".join(flips["assumption"]) if len(flips) else "nothing"), fontsize=10, wrap=True)
+    fig.text(0.05, 0.12, f"What flips the decision within its range: {flips_text(sens)}", fontsize=10, wrap=True)
     fig.text(0.05, 0.04, f"Measured inputs: {', '.join(s.measured) or 'none'}; everything else is an assumption.",
              fontsize=8, color="#555555", wrap=True)
     buf = io.BytesIO()

@@ -3,8 +3,10 @@
 import io
 import json
 import math
+import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from analysis import budget as bd
@@ -223,3 +225,38 @@ def test_measurements_replace_assumptions_and_are_reported():
     assert old.measured == {} and old.assumptions.human_share == 1.0
     with pytest.raises(bd.BudgetError, match="'measured' must map assumption names"):
         bd.Scenario.from_dict({**d, "measured": {"colour": {}}})
+
+
+def test_break_even_beyond_the_curves_horizon_reads_as_none():
+    # a plan that never works has the same slope as random labelling: rounding alone once put the
+    # break-even at 10,390,379,927,963,962 labels
+    never = bd.EngineerPlan(p_success=0.0)
+    assert math.isinf(bd.break_even_labels(bd.Assumptions(), never, target=0.85))
+    below = bd.EngineerPlan(metric_after=0.85)  # below the target: never works either
+    assert math.isinf(bd.break_even_labels(bd.Assumptions(), below, target=0.9))
+    assert bd.break_even_text(math.inf) == ("none up to 1,000,000,000 labels (the plan costs more than random "
+                                            "labelling all the way)")
+    assert bd.break_even_text(bd.break_even_labels(A, PLAN, target=0.85)) == "40,000 labels"
+
+
+def test_sensitivity_when_labelling_cannot_reach_the_target():
+    # labelling never gets there: no cost margin is finite, and where the plan misses the target too no option
+    # is cheapest (not "random", the first of four infinite costs)
+    sens = bd.sensitivity(math.inf, A, PLAN, target=0.85).set_index("field")
+    assert not np.isfinite(sens[["margin_low", "margin_high", "margin_base"]].to_numpy()).any()
+    assert bd.option_name(sens.loc["metric_after", "cheapest_low"]) == "no option reaches the target"
+    assert sens.loc["metric_after", "flips"] and not sens.loc["labeller_rate", "flips"]
+    assert bd.flips_text(sens.reset_index()) == ("Expected metric after it (0: no option reaches the target; "
+                                                 "1: Engineer's plan)")
+    assert bd.cheapest(bd.compare(math.inf, A, PLAN, target=0.95)) is None
+
+
+def test_reports_read_an_unreachable_target_in_words():
+    s = bd.Scenario(assumptions=A, plan=PLAN, target=0.95, labels_needed=math.inf, labels_low=math.inf,
+                    labels_high=math.inf)
+    assert bd.inputs_table(s).set_index("field").loc["labels_needed", "value"] == "not reachable"
+    page = bd.html_report(s)
+    assert not re.search(r"\b(inf|Infinity|nan|None)\b", page)
+    assert "<td>More labels needed</td><td>not reachable</td>" in page
+    assert "No option reaches the target with these numbers." in page and "Cheapest:" not in page
+    assert bd.png_report(s).startswith(b"\x89PNG")  # the same wording, drawn

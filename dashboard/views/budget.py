@@ -116,8 +116,11 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
     st.subheader("Where we are and what we need")
     use_curve = False
     if curve:
+        # on unless a loaded scenario or a shared link turned it off: the state alone sets it, as a default value
+        # besides the state makes Streamlit warn
+        st.session_state.setdefault("bp_use_curve", True)
         use_curve = st.toggle(f"Use the learning-curve answer ({curve.get('model')} on {curve.get('source')})",
-                              value=True, key="bp_use_curve")
+                              key="bp_use_curve")
     if use_curve:  # show the curve's numbers in the (disabled) fields below
         fitted = _from_curve(curve, bd.Scenario())
         for name in SCALARS[1:]:
@@ -192,9 +195,12 @@ def _break_even_chart(s: bd.Scenario, table: pd.DataFrame):
 
 
 def _sensitivity_chart(sens: pd.DataFrame):
+    """The cost margins as bars; ``None`` when no margin is finite (labelling cannot reach the target)."""
     sens = sens.replace([np.inf, -np.inf], np.nan).dropna(subset=["margin_low", "margin_high"]).head(10)[::-1]
+    if sens.empty:
+        return None
     fig = go.Figure()
-    base = float(sens["margin_base"].iloc[0]) if len(sens) else 0.0
+    base = float(sens["margin_base"].iloc[0])
     for end, color in (("low", "#56B4E9"), ("high", "#D55E00")):
         fig.add_trace(go.Bar(y=sens["assumption"], x=sens[f"margin_{end}"] - base, base=base, orientation="h",
                              name=f"at the {end} end", marker_color=color,
@@ -243,36 +249,35 @@ ceiling = (f"P(ceiling below target) {s.p_ceiling_below_target:.0%}, "
 cols = st.columns(4)
 for col, (opt, r) in zip(cols, table.iterrows()):
     col.markdown(f"**{r['name']}**")
-    col.metric("Cost", "not reachable" if math.isinf(r["cost"]) else f"{r['cost']:,.0f}")
-    col.metric("Calendar weeks", "not reachable" if math.isinf(r["weeks"]) else f"{r['weeks']:.1f}")
+    col.metric("Cost", bd.amount_text(r["cost"]))
+    col.metric("Calendar weeks", bd.weeks_text(r["weeks"]))
     col.caption(f"{r['labels']:,.0f} labels; {r['labeller_hours']:,.0f} labeller h, {r['engineer_hours']:,.0f} "
                 f"engineer h; reaches the target with probability {r['p_reach']:.0%} ({ceiling}). {r['note']}"
                 if math.isfinite(r["labels"]) else r["note"])
-best, fastest = bd.cheapest(table), bd.cheapest(table, "weeks")
-if math.isinf(table.loc[best, "cost"]):
-    st.error("No option reaches the target with these numbers.")
-else:
-    st.success(f"Cheapest: **{bd.OPTIONS[best]}**; fastest: **{bd.OPTIONS[fastest]}**.")
+(st.error if bd.cheapest(table) is None else st.success)(bd.headline(table))
 eng = table.loc["engineer"]
-st.caption(f"Engineer's plan if it works: {eng['cost_if_works']:,.0f} in {eng['weeks_if_works']:.1f} weeks; if it "
-           f"fails: {eng['cost_if_fails']:,.0f} in {eng['weeks_if_fails']:.1f} weeks (fallback included).")
+st.caption(f"Engineer's plan if it works: {bd.outcome_text(eng['cost_if_works'], eng['weeks_if_works'])}; if it "
+           f"fails: {bd.outcome_text(eng['cost_if_fails'], eng['weeks_if_fails'])} (falling back to random "
+           "labelling).")
 
 c1, c2 = st.columns(2)
 fig, be = _break_even_chart(s, table)
 c1.plotly_chart(fig, width="stretch")
-c1.caption("Break-even vs random labelling: " + (f"{be:,.0f} labels" if math.isfinite(be) else "never (the plan "
-           "costs more at any number of labels)"))
-c2.plotly_chart(_sensitivity_chart(sens), width="stretch")
-flips = sens[sens["flips"]]
-c2.caption("Flips the decision within its range: " + (", ".join(flips["assumption"]) if len(flips) else "nothing"))
+c1.caption(f"Break-even vs random labelling: {bd.break_even_text(be)}")
+sens_fig = _sensitivity_chart(sens)
+if sens_fig is None:
+    c2.info("No sensitivity chart: labelling does not reach the target at any value of the assumptions, so there "
+            "is no cost difference to plot.")
+else:
+    c2.plotly_chart(sens_fig, width="stretch")
+c2.caption(f"Flips the decision within its range: {bd.flips_text(sens)}")
 
 st.subheader("Measured or assumed")
 inputs = bd.inputs_table(s)
 n_measured = int((inputs["status"] == "measured").sum())
 st.caption(f"{n_measured} of {len(inputs)} inputs are measured; the rest are assumptions. Measure more in the "
            "Labelling lab pages (\"Use this number in the budget\").")
-st.dataframe(inputs.drop(columns="field"), hide_index=True, key="bp_inputs",
-             column_config={"value": st.column_config.NumberColumn(format="%.3g")})
+st.dataframe(inputs.drop(columns="field"), hide_index=True, key="bp_inputs")
 
 st.subheader("Scenarios")
 c1, c2, c3 = st.columns(3)
