@@ -95,3 +95,45 @@ def test_demo_overview_renders_images(app_url, browser, tmp_path):
     page.get_by_role("link", name="Load data").click()
     page.get_by_text("Imports are all-or-nothing").wait_for(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_learning_curves_target_follows_new_points_in_the_browser(app_url, browser, tmp_path):
+    """The target box shows the default of the points on screen: a browser keeps a widget's last value per key,
+    which AppTest does not reproduce, and the stale target used to be sent to the planner."""
+    rows = [(n, 0.95 - 2 * n ** -0.5) for n in (100, 200, 400, 800, 1600, 3200)]
+    accuracy = tmp_path / "accuracy.csv"
+    accuracy.write_text("model,n_labels,metric\n" + "".join(f"cnn,{n},{v:.4f}\n" for n, v in rows))
+    error = tmp_path / "error.csv"
+    error.write_text("model,n_labels,metric\n" + "".join(f"cnn,{n},{1 - v:.4f}\n" for n, v in rows))
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.get_by_role("link", name="Learning curves").click()
+    page.get_by_text("Import a CSV").click()
+    target = page.get_by_label("Target metric")
+
+    def shows(expected):
+        # until the rerun ends the replaced input stays on the page beside the new one
+        page.wait_for_function(
+            """expected => { const boxes = document.querySelectorAll('input[aria-label="Target metric"]');
+                             return boxes.length === 1 && boxes[0].value === expected; }""",
+            arg=expected, timeout=60_000)
+
+    def upload(path, expected):
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
+        shows(expected)
+
+    upload(accuracy, f"{min(rows[-1][1] + 0.02, 0.99):.3f}")
+    target.fill("0.950")
+    target.press("Enter")
+    page.get_by_text("target 0.95").first.wait_for(timeout=30_000)
+    # the other direction: a new default (the lowest point less 0.02), and the name "error", not the typed 0.950
+    page.get_by_text("Lower is better").click()
+    lowest = round(rows[0][1], 4)
+    shows(f"{max(lowest - 0.02, lowest / 2):.3f}")
+    expect(page.get_by_label("Metric name")).to_have_value("error")
+    best_error = round(1 - rows[-1][1], 4)
+    upload(error, f"{max(best_error - 0.02, best_error / 2):.3f}")
+    page.screenshot(path=str(tmp_path / "curves.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0

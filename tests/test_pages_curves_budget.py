@@ -1,6 +1,7 @@
 """The Learning curves and Budget planner pages through Streamlit's AppTest (standalone, real library)."""
 
 import json
+import logging
 import math
 import re
 from pathlib import Path
@@ -25,6 +26,11 @@ def _page(name: str) -> AppTest:
     return AppTest.from_file(str(VIEWS / name), default_timeout=180)
 
 
+def _target(at: AppTest):
+    """The Learning curves page's target input (its key changes with the points, so found by its label)."""
+    return next(w for w in at.number_input if w.label == "Target metric")
+
+
 def _tiny_experiment(at: AppTest) -> AppTest:
     """Choose a quick experiment: digits, logistic regression + naive Bayes, 4 sizes, 2 seeds."""
     at.session_state["lc_source"] = "digits"
@@ -44,10 +50,10 @@ def test_learning_curves_runs_fits_and_sends_to_planner():
     assert len(at.get("plotly_chart")) == 1
     verdicts = [m.value for m in at.markdown if m.value.startswith("**logreg:")]
     assert verdicts and ("labels" in verdicts[0] or "ceiling" in verdicts[0])
-    at.number_input(key="lc_target").set_value(0.999).run()  # beyond any ceiling of these curves
+    _target(at).set_value(0.999).run()  # beyond any ceiling of these curves
     assert not at.exception
     assert any("below the target" in m.value for m in at.markdown)
-    at.number_input(key="lc_target").set_value(0.95).run()
+    _target(at).set_value(0.95).run()
     at.button(key="lc_send").click().run()
     assert not at.exception and at.success
     saved = lc.load_latest()
@@ -82,9 +88,9 @@ def test_learning_curves_new_points_get_their_own_target_and_the_planner_each_mo
     at.run()
     first, target = _points_csv({"cnn": (0.95, 3200), "logreg": (0.85, 1600)})  # logreg stops at 1,600
     at.get("file_uploader")[0].upload("a.csv", first, "text/csv").run()
-    assert not at.exception and at.number_input(key="lc_target").value == pytest.approx(target)
+    assert not at.exception and _target(at).value == pytest.approx(target)
     assert "unbounded" in at.dataframe[0].value.to_string() or "not reached" in at.dataframe[0].value.to_string()
-    at.number_input(key="lc_target").set_value(0.9).run()
+    _target(at).set_value(0.9).run()
     # the planner gets logreg's own largest run, not the largest size in the file
     at.selectbox(key="lc_plan_model").select("logreg").run()
     at.button(key="lc_send").click().run()
@@ -93,12 +99,12 @@ def test_learning_curves_new_points_get_their_own_target_and_the_planner_each_mo
     # other points: the target follows them instead of keeping the one typed for the first file
     second, target = _points_csv({"cnn": (0.80, 3200), "logreg": (0.75, 3200)})
     at.get("file_uploader")[0].upload("b.csv", second, "text/csv").run()
-    assert not at.exception and at.number_input(key="lc_target").value == pytest.approx(target)
+    assert not at.exception and _target(at).value == pytest.approx(target)
     # a new session (reopened app) shows the last imported points: an uploaded file is gone by then
     again = _page("learning_curves.py").run()
     assert not again.exception and again.radio(key="lc_mode").value == "Import a CSV"
     assert any("last imported file, b.csv" in c.value for c in again.caption)
-    assert len(again.get("plotly_chart")) == 1 and again.number_input(key="lc_target").value == pytest.approx(target)
+    assert len(again.get("plotly_chart")) == 1 and _target(again).value == pytest.approx(target)
 
 
 def test_learning_curves_bad_direction_shows_message():
@@ -175,6 +181,48 @@ def test_budget_planner_shows_the_curve_answer_as_it_is():
     random = next(c.value for c in at.caption if c.value.startswith("9,338,775 labels"))
     assert "probability 63%" in random and "from the learning curve" in random
     assert not any("probability 100%" in c.value for c in at.caption)
+
+
+def test_budget_planner_reads_an_unreachable_target_in_words():
+    # the curve's ceiling is below the target: no labels needed; the plan (0.85) misses the 0.9 target too
+    lc.save_latest({**CURVE, "labels_to_target": None})
+    at = _page("budget.py").run()
+    assert not at.exception and at.checkbox(key="bp_unreachable").value is True
+    texts = [e.value for kind in ("caption", "info", "error", "success") for e in at.get(kind)]
+    assert not [t for t in texts if re.search(r"\b(inf|nan)\b", t)], texts
+    assert not [t for t in texts if re.search(r"\d{1,3}(,\d{3}){4,}", t)], texts  # nothing like 10^12 or more
+    assert "if it fails: not reachable" in next(t for t in texts if t.startswith("Engineer's plan if it works"))
+    assert any(t.startswith("Break-even vs random labelling: none up to 1,000,000,000 labels") for t in texts)
+    # no empty sensitivity chart: only the break-even one, and the flips say what they flip to
+    assert len(at.get("plotly_chart")) == 1 and any("No sensitivity chart" in i.value for i in at.info)
+    assert ("Flips the decision within its range: Expected metric after it (0: no option reaches the target; "
+            "1: Engineer's plan)") in texts
+    inputs = at.dataframe[0].value.set_index("input")  # the page's one table
+    assert inputs.loc["More labels needed", "value"] == "not reachable"
+
+
+def test_budget_planner_sets_the_curve_toggle_one_way(monkeypatch):
+    # loading a scenario turns the curve answer off through the session state: a default value on the toggle as
+    # well made Streamlit warn (once per process, so the flag is reset)
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger(policies.__name__).addHandler(handler)
+    try:
+        lc.save_latest(CURVE)
+        at = _page("budget.py").run()
+        assert at.toggle(key="bp_use_curve").value is True
+        exported = bd.Scenario(name="typed", labels_needed=4321.0)
+        at.file_uploader(key="bp_upload").set_value(("p.json", json.dumps(exported.to_dict()).encode(),
+                                                     "application/json")).run()
+    finally:
+        logging.getLogger(policies.__name__).removeHandler(handler)
+    assert not at.exception and at.toggle(key="bp_use_curve").value is False
+    assert at.number_input(key="bp_s_labels_needed").value == 4321.0
+    assert not [m for m in messages if "bp_use_curve" in m], messages
 
 
 def test_budget_charts_titles_fit():

@@ -16,6 +16,7 @@ from analysis.errors import InputError  # noqa: E402
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
 RESULT_KEY = "lc_result"  # what the budget planner reads
 IMPORT = "Import a CSV"
+TARGET, METRIC_NAME = "Target metric", "Metric name"  # widget labels (tests find the widgets by them)
 
 
 @st.cache_data(show_spinner=False)
@@ -160,16 +161,17 @@ if points is None:
 
 c1, c2, c3 = st.columns(3)
 lower = c2.checkbox("Lower is better (error, loss)", key="lc_lower")
-# new points (or the other direction) get their own default target and metric name, not the last ones typed
+# New points (or the other direction) get new widgets with their own default target and metric name: a
+# widget keeps what the browser last sent for its key, so only a new key shows the new default.
 data_key = (int(pd.util.hash_pandas_object(points, index=False).sum()), lower)
 if st.session_state.get("lc_data_key") != data_key:
     st.session_state["lc_data_key"] = data_key
-    st.session_state.pop("lc_target", None)
-    st.session_state.pop("lc_metric_name", None)
-metric_name = c3.text_input("Metric name", "error" if lower else "accuracy", key="lc_metric_name")
+    st.session_state["lc_data_version"] = st.session_state.get("lc_data_version", 0) + 1
+version = st.session_state["lc_data_version"]
+metric_name = c3.text_input(METRIC_NAME, "error" if lower else "accuracy", key=f"lc_metric_name_{version}")
 best_seen = points["metric"].min() if lower else points["metric"].max()
 default_target = float(np.round(max(best_seen - 0.02, best_seen / 2) if lower else min(best_seen + 0.02, 0.99), 3))
-target = c1.number_input("Target metric", value=default_target, step=0.005, format="%.3f", key="lc_target")
+target = c1.number_input(TARGET, value=default_target, step=0.005, format="%.3f", key=f"lc_target_{version}")
 try:
     fits = _fits(points, not lower)
     answers = {name: lc.summarize(fit, target) for name, fit in fits.items()}
@@ -188,7 +190,7 @@ def _labels(answer: dict, key: str, never: str) -> str:
 
 
 table = pd.DataFrame([
-    {"model": name, "form": a["form"], "ceiling": a["ceiling"],
+    {"model": name, "form": a["form"], "ceiling": round(a["ceiling"], 4),
      "labels to target": _labels(a, "estimate", "not reached"),
      "80% low": _labels(a, "low", "not reached"), "80% high": _labels(a, "high", "unbounded"),
      "P(ceiling below target)": a["p_ceiling_below_target"],
