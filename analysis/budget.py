@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.curve_fit import MAX_LABELS
+from analysis.curve_fit import MAX_LABELS, NO_UPPER_END
 from analysis.errors import InputError
 from analysis.paths import data_home
 
@@ -500,7 +500,7 @@ def labels_summary(s: Scenario) -> str:
     if math.isinf(s.labels_needed):
         head = "not reachable by labelling"
     else:
-        high = "unbounded" if math.isinf(s.labels_high) else f"{s.labels_high:,.0f}"
+        high = NO_UPPER_END if math.isinf(s.labels_high) else f"{s.labels_high:,.0f}"
         head = f"{s.labels_needed:,.0f} more labels (80% interval {s.labels_low:,.0f} to {high})"
     return f"{head}; {'measured: learning-curve fit' if s.labels_source == 'measured' else 'assumed: typed in'}"
 

@@ -109,6 +109,9 @@ SINGLE_RUN_SD = 0.066
 GUARD = 2.0
 #: Labels-to-target searches stop at this many labels (beyond it: "not reachable").
 MAX_LABELS = 1e9
+#: How an 80% interval's missing upper end reads (some draws do not reach the target within MAX_LABELS: their
+#: ceiling is below it, or they approach it too slowly).
+NO_UPPER_END = f"over {MAX_LABELS:,.0f}"
 
 
 class FitError(InputError):

@@ -526,7 +526,7 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
     "predicted": {"<N>": {"estimate", "low", "high"}}}``. ``labels_to_target``
     is ``None`` when the fitted curve does not reach the target within
     ``curve_fit.MAX_LABELS`` labels; ``high`` is ``None`` when the interval is
-    unbounded (some draws never reach it).
+    unbounded (some draws do not reach it within ``MAX_LABELS``).
     """
     if not np.isfinite(target):
         raise CurveError(f"the target must be a number, got {target}")
@@ -566,7 +566,7 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
                     f"labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "
                     f"{at10['low']:.3f} to {at10['high']:.3f}).")
         if m in reach:
-            high = "unbounded" if lt["high"] is None else f"{lt['high']:,}"
+            high = curve_fit.NO_UPPER_END if lt["high"] is None else f"{lt['high']:,}"
             text = (f"**{m}: label more.** Reaches {target:g} at about **{lt['estimate']:,} labels** ({level:.0%} "
                     f"interval {lt['low']:,} to {high}), {max(lt['estimate'] - n_now, 0):,} more than now. ")
         else:

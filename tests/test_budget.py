@@ -153,7 +153,7 @@ def test_report_says_where_the_labels_needed_come_from():
     assert "Labels needed: 40,000 more labels (80% interval 30,000 to 50,000); assumed: typed in." in page
     assert "Learning curve:" not in page  # a typed-in number is not the curve's
     fitted = replace(typed, labels_high=math.inf, labels_source="measured")
-    assert ("40,000 more labels (80% interval 30,000 to unbounded); measured: learning-curve fit"
+    assert ("40,000 more labels (80% interval 30,000 to over 1,000,000,000); measured: learning-curve fit"
             in bd.html_report(fitted))
 
 

@@ -89,7 +89,7 @@ def test_learning_curves_new_points_get_their_own_target_and_the_planner_each_mo
     first, target = _points_csv({"cnn": (0.95, 3200), "logreg": (0.85, 1600)})  # logreg stops at 1,600
     at.get("file_uploader")[0].upload("a.csv", first, "text/csv").run()
     assert not at.exception and _target(at).value == pytest.approx(target)
-    assert "unbounded" in at.dataframe[0].value.to_string() or "not reached" in at.dataframe[0].value.to_string()
+    assert "over 1,000,000,000" in at.dataframe[0].value.to_string() or "not reached" in at.dataframe[0].value.to_string()
     _target(at).set_value(0.9).run()
     # the planner gets logreg's own largest run, not the largest size in the file
     at.selectbox(key="lc_plan_model").select("logreg").run()
@@ -172,10 +172,10 @@ def test_budget_planner_shows_the_curve_answer_as_it_is():
     lc.save_latest(CURVE)
     at = _page("budget.py").run()
     assert not at.exception and at.toggle(key="bp_use_curve").value is True
-    # an unbounded 80% high reads as unbounded, never 0
+    # an 80% high beyond the curves' horizon reads as such, never 0
     high = at.number_input(key="bp_s_labels_high")
-    assert high.value is None and "unbounded" in high.proto.placeholder
-    assert any("9,338,775 more labels (80% interval 249,000 to unbounded)" in c.value for c in at.caption)
+    assert high.value is None and high.proto.placeholder == "over 1,000,000,000"
+    assert any("9,338,775 more labels (80% interval 249,000 to over 1,000,000,000)" in c.value for c in at.caption)
     # labelling reaches the target only if the ceiling is not below it: 1 - 0.37
     assert at.number_input(key="bp_s_p_ceiling_below_target").value == 0.37
     random = next(c.value for c in at.caption if c.value.startswith("9,338,775 labels"))

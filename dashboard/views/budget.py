@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 from analysis import budget as bd  # noqa: E402
 from analysis import learning_curves as lc  # noqa: E402
 from analysis import measurements  # noqa: E402
+from analysis.curve_fit import MAX_LABELS, NO_UPPER_END  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
 
 COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "engineer": "#CC79A7"}
@@ -140,8 +141,9 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
                       disabled=use_curve, help="Random labelling; the learning curve's estimate when used.")
     c[1].number_input("80% low", min_value=0.0, key=_key("s", "labels_low"), disabled=use_curve)
     c[2].number_input("80% high", min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve,
-                      placeholder="unbounded (∞)",
-                      help="Empty: unbounded (in some of the curve's draws the target is never reached).")
+                      placeholder=NO_UPPER_END,
+                      help=f"Empty: {NO_UPPER_END} (some of the curve's draws do not reach the target within "
+                           f"{MAX_LABELS:,.0f} labels).")
     c[3].checkbox("Not reachable by labelling", key="bp_unreachable", disabled=use_curve,
                   help="The curve's ceiling is below the target.")
 

@@ -10,6 +10,7 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from analysis import curve_fit  # noqa: E402
 from analysis import learning_curves as lc  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
 
@@ -186,13 +187,13 @@ for v in _verdicts(points, not lower, target).values():
 
 def _labels(answer: dict, key: str, never: str) -> str:
     lt = answer["labels_to_target"]
-    return never if lt is None else ("unbounded" if lt[key] is None else f"{lt[key]:,}")
+    return never if lt is None else (curve_fit.NO_UPPER_END if lt[key] is None else f"{lt[key]:,}")
 
 
 table = pd.DataFrame([
     {"model": name, "form": a["form"], "ceiling": round(a["ceiling"], 4),
      "labels to target": _labels(a, "estimate", "not reached"),
-     "80% low": _labels(a, "low", "not reached"), "80% high": _labels(a, "high", "unbounded"),
+     "80% low": _labels(a, "low", "not reached"), "80% high": _labels(a, "high", "not reached"),
      "P(ceiling below target)": a["p_ceiling_below_target"],
      "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
                                                       if np.isfinite(e))}
