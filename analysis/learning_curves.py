@@ -613,6 +613,22 @@ def load_last_view() -> tuple[dict, pd.DataFrame | None] | None:
         return None
 
 
+def save_last_reading(reading: dict) -> None:
+    """Remember how the page reads the points on screen, so that it comes back so (JSON-able
+    ``{"points": hash of the points, "lower": bool, "target": float, "metric_name": str}``)."""
+    path = _last_view_path().with_name("last_reading.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(reading))
+
+
+def load_last_reading() -> dict | None:
+    """What :func:`save_last_reading` kept, or ``None``."""
+    try:
+        return json.loads(_last_view_path().with_name("last_reading.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
 def latest_result_path() -> Path:
     return data_home() / "learning_curves" / "latest_result.json"
 

@@ -285,3 +285,34 @@ def test_pages_run_inside_the_app():
     assert not at.exception and at.title[0].value == "Budget planner"
     at.switch_page("views/learning_curves.py").run()
     assert not at.exception and at.title[0].value == "Learning curves"
+
+
+def test_planner_and_curves_keep_their_inputs_when_the_user_comes_back():
+    # Streamlit drops a widget's state when a run does not draw it (another page was open): the planner crashed
+    # on the way back (KeyError 'bp_s_name') and the curves page forgot its direction, target and metric name
+    lc.latest_result_path().unlink(missing_ok=True)
+    at = AppTest.from_file(str(VIEWS.parent / "app.py"), default_timeout=180)
+    at.switch_page("views/budget.py").run()
+    at.number_input(key="bp_a_labeller_rate").set_value(33.0).run()
+    at.switch_page("views/load_data.py").run()
+    at.switch_page("views/budget.py").run()
+    assert not at.exception and at.number_input(key="bp_a_labeller_rate").value == 33.0
+    assert at.text_input(key="bp_s_name").value == bd.Scenario().name
+
+    error_points = ("model,n_labels,metric\n" + "".join(f"cnn,{n},{0.03 + 2 * n ** -0.5:.4f}\n"
+                                                        for n in (100, 200, 400, 800, 1600, 3200))).encode()
+    at.switch_page("views/learning_curves.py").run()
+    at.radio(key="lc_mode").set_value("Import a CSV").run()
+    at.get("file_uploader")[0].upload("e.csv", error_points, "text/csv").run()
+    at.checkbox(key="lc_lower").check().run()
+    _target(at).set_value(0.04).run()
+    next(w for w in at.text_input if w.label == "Metric name").set_value("top-1 error").run()
+    at.switch_page("views/budget.py").run()
+    at.switch_page("views/learning_curves.py").run()
+    assert not at.exception and not at.error
+    assert at.checkbox(key="lc_lower").value is True and _target(at).value == pytest.approx(0.04)
+    assert next(w for w in at.text_input if w.label == "Metric name").value == "top-1 error"
+    # and a reopened app (a new session) reads the last points the same way
+    again = _page("learning_curves.py").run()
+    assert not again.exception and not again.error and again.checkbox(key="lc_lower").value is True
+    assert _target(again).value == pytest.approx(0.04)

@@ -48,6 +48,13 @@ def _set_state(s: bd.Scenario) -> None:
             st.session_state[_key(group, f.name)] = getattr(obj, f.name)
 
 
+def _input_keys() -> list[str]:
+    """The session-state keys of every scenario input on the page."""
+    return ([_key("s", name) for name in SCALARS] + ["bp_unreachable", "bp_use_curve"]
+            + [_key(group, f.name) for group, cls in (("a", bd.Assumptions), ("p", bd.EngineerPlan))
+               for f in fields(cls)])
+
+
 def _load(source: str) -> None:
     """Load the chosen saved scenario (``"saved"``) or the uploaded scenario file (``"file"``) into the widgets
     (a callback: runs before they are drawn)."""
@@ -235,9 +242,14 @@ if "bp_ready" not in st.session_state:
     st.session_state["bp_sharing"] = bool(shared)  # a shared link's URL keeps following the inputs
     if shared:
         st.session_state["bp_use_curve"] = False  # a shared link carries its own numbers
+else:
+    # Streamlit drops a widget's state when a run does not draw it (another page was open): put the inputs back
+    for k, v in st.session_state.get("bp_kept", {}).items():
+        st.session_state.setdefault(k, v)
 
 try:
     s = _widgets(curve, measurements.load())
+    st.session_state["bp_kept"] = {k: st.session_state[k] for k in _input_keys() if k in st.session_state}
     table = bd.scenario_table(s)
     sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
 except InputError as e:

@@ -160,19 +160,32 @@ points, origin = _points()
 if points is None:
     st.stop()
 
+points_hash = int(pd.util.hash_pandas_object(points, index=False).sum())
+kept = st.session_state.get("lc_reading") or lc.load_last_reading()
+kept = kept if kept and kept.get("points") == points_hash else {}  # how these points were read last
+if "lc_lower" not in st.session_state and kept:  # a new session, or back from another page: widget state is gone
+    st.session_state["lc_lower"] = kept["lower"]
 c1, c2, c3 = st.columns(3)
 lower = c2.checkbox("Lower is better (error, loss)", key="lc_lower")
 # New points (or the other direction) get new widgets with their own default target and metric name: a
 # widget keeps what the browser last sent for its key, so only a new key shows the new default.
-data_key = (int(pd.util.hash_pandas_object(points, index=False).sum()), lower)
+data_key = (points_hash, lower)
 if st.session_state.get("lc_data_key") != data_key:
     st.session_state["lc_data_key"] = data_key
     st.session_state["lc_data_version"] = st.session_state.get("lc_data_version", 0) + 1
 version = st.session_state["lc_data_version"]
-metric_name = c3.text_input(METRIC_NAME, "error" if lower else "accuracy", key=f"lc_metric_name_{version}")
 best_seen = points["metric"].min() if lower else points["metric"].max()
 default_target = float(np.round(max(best_seen - 0.02, best_seen / 2) if lower else min(best_seen + 0.02, 0.99), 3))
-target = c1.number_input(TARGET, value=default_target, step=0.005, format="%.3f", key=f"lc_target_{version}")
+kept = kept if kept.get("lower") == lower else {}
+# the values go in through the state only: a default value beside it makes Streamlit warn
+st.session_state.setdefault(f"lc_metric_name_{version}", kept.get("metric_name", "error" if lower else "accuracy"))
+st.session_state.setdefault(f"lc_target_{version}", kept.get("target", default_target))
+metric_name = c3.text_input(METRIC_NAME, key=f"lc_metric_name_{version}")
+target = c1.number_input(TARGET, step=0.005, format="%.3f", key=f"lc_target_{version}")
+reading = {"points": points_hash, "lower": lower, "target": target, "metric_name": metric_name}
+if st.session_state.get("lc_reading") != reading:
+    st.session_state["lc_reading"] = reading
+    lc.save_last_reading(reading)
 try:
     fits = _fits(points, not lower)
     answers = {name: lc.summarize(fit, target) for name, fit in fits.items()}
