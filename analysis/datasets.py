@@ -72,7 +72,11 @@ def load(name: str):
     fo = connect()
     if name not in fo.list_datasets():
         raise InputError(f"There is no FiftyOne dataset named {name!r}.")
-    return fo.load_dataset(name)
+    dataset = fo.load_dataset(name)
+    # FiftyOne hands back the copy this process holds: another process (the CLI, another reviewer's app) may have
+    # changed the dataset since, e.g. recorded a new label-error run
+    dataset.reload()
+    return dataset
 
 
 def detection_fields(collection) -> list[str]:

@@ -155,7 +155,10 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
     if opinion is not None:  # recorded with the run: how good the second opinion was
         result.attrs["params"]["crop_classifier"] = dict(opinion.attrs)
 
-    _clear(samples._dataset, (gt_field, pred_field))
+    # the last run's fields too: its flags must not outlive it when this run compares other fields
+    last = last_run(samples._dataset, run_key) or {}
+    _clear(samples._dataset, [f for f in dict.fromkeys([gt_field, pred_field, last.get("gt_field"),
+                                                         last.get("pred_field")]) if f])
     # a label with several candidates carries its strongest (the table is sorted by score)
     on_gt = result.dropna(subset=["ann_id"]).drop_duplicates("ann_id")
     match = on_gt["pred_id"].where(on_gt["error_type"] != "duplicate", on_gt["other_ann_id"])

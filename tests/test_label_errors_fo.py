@@ -1,10 +1,16 @@
 """Tests of the FiftyOne adapter of the label-error engine, on a real (isolated) FiftyOne database."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import analysis  # noqa: F401  (FiftyOne environment defaults before importing fiftyone)
+from analysis import datasets
 from analysis import label_errors as le
 from analysis import label_errors_fo as lefo
 
@@ -53,7 +59,7 @@ def dataset(tmp_path):
 
 def label_values(ds, field, name):
     """{our id attribute: value} for one written per-label field."""
-    key = "ann" if field == "ground_truth" else "pid"
+    key = "pid" if field == "predictions" else "ann"
     ids, values = ds.values([f"{field}.detections.{key}", f"{field}.detections.{name}"])
     return {i: v for a, b in zip(ids, values) for i, v in zip(a, b or [None] * len(a))}
 
@@ -119,6 +125,30 @@ def test_rerun_replaces_previous_results_including_outside_a_view(dataset):
     assert not any(label_values(dataset, "predictions", "error_type").values())
     assert dataset.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.99
     assert len(dataset.list_runs()) == 1
+
+
+def test_a_run_on_other_fields_clears_the_last_runs_flags(dataset):
+    # the App filters on error_type: flags of the previous run's ground truth must not outlive it
+    dataset.clone_sample_field("ground_truth", "reviewed_truth")
+    lefo.find_label_errors(dataset, min_score=0.2)
+    assert any(label_values(dataset, "ground_truth", "error_type").values())
+    lefo.find_label_errors(dataset, gt_field="reviewed_truth", min_score=0.2)
+    assert not any(label_values(dataset, "ground_truth", "error_type").values())
+    assert any(label_values(dataset, "reviewed_truth", "error_type").values())
+
+
+def test_a_loaded_dataset_shows_a_run_made_by_another_process(dataset):
+    # FiftyOne hands back its in-memory copy of a dataset: without a reload the app kept showing (and let
+    # reviewers decide on) the candidates of a run that the CLI or another reviewer's app had replaced
+    dataset.persistent = True
+    lefo.find_label_errors(dataset, min_score=0.2)
+    assert datasets.load(dataset.name).get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.2
+    subprocess.run([sys.executable, "-m", "analysis.label_errors_fo", "--dataset", dataset.name, "--min-score",
+                    "0.99"], check=True, capture_output=True, env=os.environ,
+                   cwd=Path(__file__).resolve().parents[1])
+    again = datasets.load(dataset.name)
+    assert again.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.99
+    assert len(lefo.load_candidates(again)) == 2  # labels 12 and 14 (see the re-run test above)
 
 
 def test_load_candidates_reads_back_one_row_per_flagged_label(dataset):
