@@ -547,7 +547,8 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
     as models may stop at different sizes). A model gets ``"change the model"`` when
     its fitted ceiling is more likely below the target than not, or when the
     target needs more than ``FAR`` times ``n_now`` labels (or is never
-    reached); otherwise ``"label more"``. Output: ``{model: {"verdict",
+    reached); ``"target reached"`` when the curve gets there by ``n_now``;
+    otherwise ``"label more"``. Output: ``{model: {"verdict",
     "labels": estimate or None, "text"}}``; the text (markdown) gives the
     evidence: labels needed with their ``level`` interval, the fitted
     ceiling and the probability that it is below the target, the metric the
@@ -560,25 +561,36 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
              and a["labels_to_target"]["estimate"] <= FAR * now[m]}
     out = {}
     for m, a in answers.items():
-        n_now = now[m]
+        n_now, fit = now[m], fits[m]
         lt, p, at10 = a["labels_to_target"], a["p_ceiling_below_target"], a["predicted"][str(10 * n_now)]
-        evidence = (f"Fitted ceiling {a['ceiling']:.3f} (probability it is below the target: {p:.0%}); at 10x the "
-                    f"labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "
+        # for a metric where lower is better the curve levels off at a floor, and "short" means above the target
+        bound = "ceiling" if fit.higher_is_better else "floor"
+        evidence = (f"Fitted {bound} {a['ceiling']:.3f} (probability it falls short of the target: {p:.0%}); at 10x "
+                    f"the labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "
                     f"{at10['low']:.3f} to {at10['high']:.3f}).")
-        if m in reach:
+        if m in reach and lt["estimate"] <= n_now:
+            verdict = "target reached"
+            text = (f"**{m}: target reached.** The curve is at {target:g} by about {lt['estimate']:,} labels, no more "
+                    f"than the {n_now:,} now. ")
+        elif m in reach:
+            verdict = "label more"
             high = curve_fit.NO_UPPER_END if lt["high"] is None else f"{lt['high']:,}"
             text = (f"**{m}: label more.** Reaches {target:g} at about **{lt['estimate']:,} labels** ({level:.0%} "
-                    f"interval {lt['low']:,} to {high}), {max(lt['estimate'] - n_now, 0):,} more than now. ")
+                    f"interval {lt['low']:,} to {high}), {lt['estimate'] - n_now:,} more than now. ")
         else:
-            why = ("its fitted ceiling is below the target" if lt is None or p >= 0.5 else
-                   f"the target needs about {lt['estimate']:,} labels, over {FAR}x the {n_now:,} now")
+            verdict = "change the model"
+            if p >= 0.5:
+                why = f"its fitted {bound} falls short of the target (probability {p:.0%})"
+            elif lt is None:
+                why = f"the fitted curve does not reach the target within {curve_fit.MAX_LABELS:,.0f} labels"
+            else:
+                why = f"the target needs about {lt['estimate']:,} labels, over {FAR}x the {n_now:,} now"
             others = sorted(reach, key=reach.get)
             alt = (f" {others[0]} reaches it at about {reach[others[0]]:,} labels." if others else
                    " None of the models compared gets there: change the architecture, the features or the label "
                    "quality.")
             text = f"**{m}: change the model.** More data of this kind will not get there: {why}.{alt} "
-        out[m] = {"verdict": "label more" if m in reach else "change the model",
-                  "labels": lt["estimate"] if lt else None, "text": text + evidence}
+        out[m] = {"verdict": verdict, "labels": lt["estimate"] if lt else None, "text": text + evidence}
     return out
 
 

@@ -251,14 +251,23 @@ def test_verdicts_say_change_the_model_with_evidence():
     low = _curve(a=0.80, b=0.8, c=0.6).assign(model="small")  # flattens at 0.80
     high = _curve(a=0.97, b=0.6, c=0.45).assign(model="big")
     fits = lc.fit_models(pd.concat([low, high]))
-    v = lc.verdicts(fits, target=0.90, n_now=5000)
+    v = lc.verdicts(fits, target=0.96, n_now=5000)  # big is at 0.957 now
     assert v["small"]["verdict"] == "change the model" and v["big"]["verdict"] == "label more"
-    assert "ceiling is below the target" in v["small"]["text"] and "big reaches it at about" in v["small"]["text"]
+    assert "ceiling falls short of the target (probability" in v["small"]["text"]
+    assert "big reaches it at about" in v["small"]["text"]
     assert f"{v['big']['labels']:,} labels" in v["big"]["text"] and "at 10x the labels (50,000)" in v["big"]["text"]
     # a target no model reaches: change the architecture
     none = lc.verdicts(fits, target=0.995, n_now=5000)
     assert all(x["verdict"] == "change the model" for x in none.values())
     assert "None of the models compared gets there" in none["big"]["text"]
+    # a target the curve is already at: no more labels, not "label more ... 0 more than now"
+    met = lc.verdicts(fits, target=0.5, n_now=5000)["big"]
+    assert met["verdict"] == "target reached" and "no more than the 5,000 now" in met["text"]
+    # a curve that approaches a ceiling of 1 too slowly: the text must not blame a ceiling it puts at 1
+    slow = lc.fit_models(_curve(a=0.80, b=0.05, c=0.5, noise=0.003, sizes=[100, 200, 400, 800, 1600, 3200]))
+    v = lc.verdicts(slow, target=0.956)["m"]
+    assert v["verdict"] == "change the model" and "Fitted ceiling 1.000 (probability it falls short" in v["text"]
+    assert "the fitted curve does not reach the target within 1,000,000,000 labels" in v["text"]
     # without n_now each model is measured from its own largest run (here one stopped early)
     early = low[low.n_labels <= 1000]
     fits["small"] = lc.fit_models(early)["small"]
