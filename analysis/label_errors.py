@@ -177,7 +177,7 @@ ERROR_TYPES = ("missing", "low_iou", "wrong_class", "spurious", "duplicate")
 GT_COLUMNS = ("image_id", "ann_id", "category_id", "x", "y", "w", "h")
 PRED_COLUMNS = ("image_id", "pred_id", "category_id", "x", "y", "w", "h", "score")
 RESULT_COLUMNS = (
-    "error_type", "score", "image_id", "ann_id", "pred_id", "x", "y", "w", "h",
+    "error_type", "score", "image_id", "ann_id", "x", "y", "w", "h", "pred_id",
     "iou", "pred_score", "pred_conf", "gt_category_id", "pred_category_id", "other_ann_id",
     "pred_x", "pred_y", "pred_w", "pred_h",
 )
@@ -1007,8 +1007,9 @@ def _assemble(frames, gt, pred, images, g_img, p_img, g_order, p_order,
         "score": cols["score"],
         "image_id": images.take(img_code) if len(img_code) else images[:0],
         "ann_id": _take(ann_ids, g),
-        "pred_id": _take(pred["pred_id"].to_numpy()[p_order], pp),
+        # the CLI's contract columns come first, in its order: readers may take them by position
         **{k: np.where(on_gt, g_xywh[:, i], p_xywh[:, i]) for i, k in enumerate("xywh")},
+        "pred_id": _take(pred["pred_id"].to_numpy()[p_order], pp),
         "iou": cols["iou"],
         "pred_score": _take(p_raw, pp, np.nan),
         "pred_conf": _take(conf, pp, np.nan),
@@ -1107,6 +1108,14 @@ def run_files(gt_path, pred_path, *, skip_invalid: bool = False, images=None, **
     return find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
 
 
+def _good_box_iou(text: str):
+    """``--good-box-iou``: ``auto`` or two IoUs ``lo,hi``."""
+    try:
+        return text if text == "auto" else tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--good-box-iou takes 'auto' or two IoUs like 0.5,0.9, got {text!r}") from None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.label_errors",
@@ -1128,8 +1137,7 @@ def main(argv=None) -> int:
     params = {"min_score": args.min_score}
     try:
         if args.good_box_iou:
-            params["good_box_iou"] = (args.good_box_iou if args.good_box_iou == "auto"
-                                      else tuple(float(v) for v in args.good_box_iou.split(",")))
+            params["good_box_iou"] = _good_box_iou(args.good_box_iou)
         result = run_files(args.gt, args.pred, skip_invalid=args.skip_invalid, images=args.images, **params)
         result.to_csv(args.out, index=False)
     except ValueError as e:  # InputError and malformed --good-box-iou

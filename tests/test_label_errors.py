@@ -550,7 +550,8 @@ def test_cli_contract_on_the_coco_fixture(coco_fixture, tmp_path):
     proc = run_cli("--gt", gt_path, "--pred", coco_fixture["predictions_json"], "--out", out)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out)
-    assert {"error_type", "score", "image_id", "ann_id", "x", "y", "w", "h"} <= set(table.columns)
+    # the contract's columns first and in its order: automation may read them by position
+    assert list(table.columns[:8]) == ["error_type", "score", "image_id", "ann_id", "x", "y", "w", "h"]
     assert table["score"].is_monotonic_decreasing
     top = table.iloc[:2].set_index("error_type")
     assert top.loc["missing", "image_id"] == 2 and pd.isna(top.loc["missing", "ann_id"])
@@ -565,6 +566,7 @@ def test_cli_contract_on_the_coco_fixture(coco_fixture, tmp_path):
     ("unknown_category", "category ids"),
     ("no_predictions", "holds no predictions"),
     ("folder", "is a folder"),
+    ("good_box_iou", "--good-box-iou takes 'auto' or two IoUs like 0.5,0.9, got 'foo'"),
 ])
 def test_cli_bad_input_exits_non_zero_with_one_line(coco_fixture, tmp_path, case, reason):
     gt, pred = coco_fixture["instances_json"], coco_fixture["predictions_json"]
@@ -577,13 +579,16 @@ def test_cli_bad_input_exits_non_zero_with_one_line(coco_fixture, tmp_path, case
         pred.write_text("[]")
     elif case == "swapped":
         gt, pred = pred, gt
+    elif case == "good_box_iou":
+        pass
     elif case == "broken":
         pred = tmp_path / "broken.json"
         pred.write_text("[{")
     else:
         pred = tmp_path / "p.json"
         pred.write_text(json.dumps([{**coco_fixture["predictions"][0], "category_id": 99}]))
-    proc = run_cli("--gt", gt, "--pred", pred, "--out", tmp_path / "out.csv")
+    extra = ["--good-box-iou", "foo"] if case == "good_box_iou" else []
+    proc = run_cli("--gt", gt, "--pred", pred, "--out", tmp_path / "out.csv", *extra)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0] and "Traceback" not in proc.stderr
