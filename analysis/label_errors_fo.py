@@ -307,12 +307,13 @@ def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
 
 
 def last_run(dataset, run_key: str = RUN_KEY) -> dict | None:
-    """The recorded run under ``run_key``: ``{"gt_field", "pred_field", "finished_at"}`` (a UTC
-    ``datetime``), or None when there is none."""
+    """The recorded run under ``run_key``: ``{"gt_field", "pred_field", "finished_at", "min_score"}``
+    (``finished_at`` a UTC ``datetime``, ``min_score`` the lowest score kept), or None when there is none."""
     if run_key not in dataset.list_runs():
         return None
     info = dataset.get_run_info(run_key)
-    return {"gt_field": info.config.gt_field, "pred_field": info.config.pred_field, "finished_at": info.timestamp}
+    return {"gt_field": info.config.gt_field, "pred_field": info.config.pred_field, "finished_at": info.timestamp,
+            "min_score": info.config.params.get("min_score")}
 
 
 def load_candidates(dataset, run_key: str = RUN_KEY) -> pd.DataFrame:

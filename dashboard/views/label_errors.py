@@ -51,7 +51,8 @@ if run is None:
     st.stop()
 # say which fields the results compare: a failed run with other fields leaves the previous results in place
 st.caption(f"Results of the last run: ground truth '{run['gt_field']}' against predictions '{run['pred_field']}', "
-           f"{run['finished_at']:%Y-%m-%d %H:%M} UTC.")
+           f"{run['finished_at']:%Y-%m-%d %H:%M} UTC, candidates scoring {run['min_score']:g} or more. A label that "
+           "is a candidate of several types is counted once, under its strongest.")
 if candidates.empty:
     st.success("The last run found no error candidates.")
     st.stop()
@@ -62,7 +63,12 @@ shown = candidates[candidates["error_type"].isin(chosen)]
 cols = st.columns(len(types))
 for col, t in zip(cols, types):
     col.metric(t, f"{(candidates['error_type'] == t).sum():,}")
-st.dataframe(shown, width="stretch", hide_index=True)
+# FiftyOne's boxes are relative: say so, as the CLI writes pixels
+st.dataframe(shown, width="stretch", hide_index=True, column_config={
+    k: st.column_config.NumberColumn(f"{k} (fraction)", format="%.3f", help=f"{what}, as a fraction of the image's "
+                                     f"{side} (FiftyOne's relative box)")
+    for k, what, side in (("x", "Left edge", "width"), ("y", "Top edge", "height"), ("w", "Width", "width"),
+                          ("h", "Height", "height"))})
 if "sample_id" in shown and len(shown):
     common.open_in_fiftyone(ds.select(shown["sample_id"].unique().tolist()[:1000], ordered=True),
                             "Open these images in FiftyOne", key="fo_label_errors",
