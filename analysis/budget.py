@@ -260,8 +260,12 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
                 "do not get there; cost and time are those of the attempt")
     else:
         eng = {k: works * success[k] + (1 - works) * failure[k] for k in keys}
-        note = (f"expected over success ({works:.0%}) and failure, which falls back to random labelling"
-                if works > 0 else "the plan's expected metric is below the target: it only delays the fallback")
+        if works > 0:
+            note = f"expected over success ({works:.0%}) and failure, which falls back to random labelling"
+        elif math.isinf(labels_needed):
+            note = "the plan's expected metric is below the target, and more labels of this kind do not get there"
+        else:
+            note = "the plan's expected metric is below the target: it only delays the fallback"
     rows.append({"option": "engineer", "name": OPTIONS["engineer"], **eng, "note": note,
                  "p_reach": works + (1 - works) * p_labelling,
                  "cost_if_fails": failure["cost"], "weeks_if_fails": failure["weeks"],
@@ -628,6 +632,16 @@ def outcome_text(cost: float, weeks: float) -> str:
     if not (math.isfinite(cost) and math.isfinite(weeks)):
         return "not reachable"
     return f"{cost:,.0f} in {weeks:.1f} weeks"
+
+
+def plan_outcomes_text(s: Scenario, table: pd.DataFrame) -> str:
+    """The engineer's plan if it works and if it fails, in words (``table``: :func:`scenario_table` of ``s``)."""
+    eng = table.loc["engineer"]
+    fails = f"{outcome_text(eng['cost_if_fails'], eng['weeks_if_fails'])} (falling back to random labelling)"
+    if s.plan.metric_after < s.target:
+        return (f"Engineer's plan: its expected metric {s.plan.metric_after:g} is below the target {s.target:g}, so it "
+                f"does not get there even if it works; it counts as failing: {fails}.")
+    return f"Engineer's plan if it works: {outcome_text(eng['cost_if_works'], eng['weeks_if_works'])}; if it fails: {fails}."
 
 
 def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) -> str:

@@ -260,3 +260,19 @@ def test_reports_read_an_unreachable_target_in_words():
     assert "<td>More labels needed</td><td>not reachable</td>" in page
     assert "No option reaches the target with these numbers." in page and "Cheapest:" not in page
     assert bd.png_report(s).startswith(b"\x89PNG")  # the same wording, drawn
+
+
+def test_a_plan_that_misses_the_target_is_not_shown_as_working():
+    reaches = bd.Scenario(assumptions=A, plan=PLAN, target=0.85, labels_needed=40_000.0)
+    text = bd.plan_outcomes_text(reaches, bd.scenario_table(reaches))
+    assert text.startswith("Engineer's plan if it works: ") and "; if it fails: " in text
+    short = replace(reaches, target=0.95)  # the plan's 0.9 is below it
+    table = bd.scenario_table(short)
+    assert bd.plan_outcomes_text(short, table) == (
+        "Engineer's plan: its expected metric 0.9 is below the target 0.95, so it does not get there even if it "
+        f"works; it counts as failing: {table.loc['engineer', 'cost']:,.0f} in {table.loc['engineer', 'weeks']:.1f} "
+        "weeks (falling back to random labelling).")
+    assert table.loc["engineer", "note"] == "the plan's expected metric is below the target: it only delays the fallback"
+    neither = bd.scenario_table(replace(short, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf))
+    assert neither.loc["engineer", "note"] == ("the plan's expected metric is below the target, and more labels of "
+                                               "this kind do not get there")

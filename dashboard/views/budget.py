@@ -269,10 +269,7 @@ for col, (opt, r) in zip(cols, table.iterrows()):
                 f"engineer h; reaches the target with probability {r['p_reach']:.0%} ({ceiling}). {r['note']}"
                 if math.isfinite(r["labels"]) else r["note"])
 (st.error if bd.cheapest(table) is None else st.success)(bd.headline(table))
-eng = table.loc["engineer"]
-st.caption(f"Engineer's plan if it works: {bd.outcome_text(eng['cost_if_works'], eng['weeks_if_works'])}; if it "
-           f"fails: {bd.outcome_text(eng['cost_if_fails'], eng['weeks_if_fails'])} (falling back to random "
-           "labelling).")
+st.caption(bd.plan_outcomes_text(s, table))
 
 c1, c2 = st.columns(2)
 fig, be = _break_even_chart(s, table)
