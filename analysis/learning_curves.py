@@ -539,6 +539,19 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
 FAR = 100
 
 
+def default_target(metric, higher_is_better: bool = True) -> float:
+    """A starting target a little beyond the best point (the page's default): 2 points of the scale above the
+    best score (at most 99% of the perfect score; percentages count on 0-100), or 2 points under the best
+    error (at least half of it), to 3 decimals."""
+    metric = np.asarray(metric, float)
+    if not higher_is_better:
+        best = metric.min()
+        return float(np.round(max(best - 0.02, best / 2), 3))
+    best = metric.max()
+    scale = 100.0 if best > 1 else 1.0
+    return float(np.round(min(best + 0.02 * scale, 0.99 * scale), 3))
+
+
 def verdicts(fits: dict, target: float, n_now: int | None = None, level: float = 0.8) -> dict:
     """Per model: label more, or change the model/architecture, with the evidence.
 

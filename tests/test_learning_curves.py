@@ -299,3 +299,11 @@ def test_crops_of_a_detection_dataset_are_a_data_source(tmp_path):
         ds = datasets.load("crops-few")
         ds.take(3, seed=0).keep()
         lc.load_source("crops:crops-few")
+
+
+def test_default_target_follows_the_metrics_scale():
+    assert lc.default_target([0.5, 0.8]) == 0.82
+    assert lc.default_target([0.97, 0.985]) == 0.99  # at most 99% of a perfect score
+    assert lc.default_target([50.0, 80.0]) == 82.0  # percentages: was 0.99, a target the curve passed long ago
+    assert lc.default_target([0.2, 0.05], higher_is_better=False) == 0.03
+    assert lc.default_target([0.2, 0.03], higher_is_better=False) == 0.015  # never below half the best error

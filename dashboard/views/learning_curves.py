@@ -174,8 +174,7 @@ if st.session_state.get("lc_data_key") != data_key:
     st.session_state["lc_data_key"] = data_key
     st.session_state["lc_data_version"] = st.session_state.get("lc_data_version", 0) + 1
 version = st.session_state["lc_data_version"]
-best_seen = points["metric"].min() if lower else points["metric"].max()
-default_target = float(np.round(max(best_seen - 0.02, best_seen / 2) if lower else min(best_seen + 0.02, 0.99), 3))
+default_target = lc.default_target(points["metric"], not lower)
 kept = kept if kept.get("lower") == lower else {}
 # the values go in through the state only: a default value beside it makes Streamlit warn
 st.session_state.setdefault(f"lc_metric_name_{version}", kept.get("metric_name", "error" if lower else "accuracy"))
