@@ -492,6 +492,24 @@ def _check_scalars(s: Scenario) -> None:
     if not 0 <= s.p_ceiling_below_target <= 1:
         raise BudgetError(f"the scenario's p_ceiling_below_target must be a probability (0 to 1), "
                           f"got {s.p_ceiling_below_target!r}")
+    check_horizon(s)
+
+
+def check_horizon(s: Scenario) -> None:
+    """Finite labels needed are at most ``MAX_LABELS`` (beyond: not reachable); :class:`BudgetError` if not."""
+    if math.isfinite(s.labels_needed) and s.labels_needed > MAX_LABELS:
+        raise BudgetError(f"{s.labels_needed:,.0f} more labels is beyond {MAX_LABELS:,.0f}, the learning curves' "
+                          "horizon: count it as not reachable by labelling")
+
+
+def interval_note(s: Scenario) -> str | None:
+    """A warning when typed-in labels needed lie outside their own 80% interval (``None`` when they do not, or
+    when the numbers are a learning curve's)."""
+    if s.labels_source != "assumed" or s.labels_low <= s.labels_needed <= s.labels_high:
+        return None
+    high = NO_UPPER_END if math.isinf(s.labels_high) else f"{s.labels_high:,.0f}"
+    return (f"The 80% interval typed in ({s.labels_low:,.0f} to {high}) does not hold the labels needed "
+            f"({s.labels_needed:,.0f}); an empty 80% high means {NO_UPPER_END}.")
 
 
 def scenario_table(s: Scenario) -> pd.DataFrame:

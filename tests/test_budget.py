@@ -276,3 +276,15 @@ def test_a_plan_that_misses_the_target_is_not_shown_as_working():
     neither = bd.scenario_table(replace(short, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf))
     assert neither.loc["engineer", "note"] == ("the plan's expected metric is below the target, and more labels of "
                                                "this kind do not get there")
+
+
+def test_typed_labels_needed_outside_their_interval_or_horizon_are_flagged():
+    s = bd.Scenario(labels_needed=500_000.0, labels_low=300_000.0, labels_high=0.0)
+    assert bd.interval_note(s) == ("The 80% interval typed in (300,000 to 0) does not hold the labels needed "
+                                   "(500,000); an empty 80% high means over 1,000,000,000.")
+    assert bd.interval_note(replace(s, labels_high=math.inf)) is None  # an open interval holds it
+    assert bd.interval_note(replace(s, labels_source="measured")) is None  # a curve's numbers are its own
+    with pytest.raises(bd.BudgetError, match="beyond 1,000,000,000, the learning curves' horizon"):
+        bd.check_horizon(bd.Scenario(labels_needed=1e16, labels_low=5000.0, labels_high=math.inf))
+    with pytest.raises(bd.BudgetError, match="beyond 1,000,000,000"):  # a shared link is checked too
+        bd.Scenario.from_query({"labels_needed": "1e16"})

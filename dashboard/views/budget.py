@@ -147,7 +147,8 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
     c[0].number_input("More labels needed (items)", min_value=0.0, key=_key("s", "labels_needed"),
                       disabled=use_curve, help="Random labelling; the learning curve's estimate when used.")
     c[1].number_input("80% low", min_value=0.0, key=_key("s", "labels_low"), disabled=use_curve)
-    c[2].number_input("80% high", min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve,
+    # value=None lets the field be emptied (over the horizon) and, unlike another default, makes no state warning
+    c[2].number_input("80% high", value=None, min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve,
                       placeholder=NO_UPPER_END,
                       help=f"Empty: {NO_UPPER_END} (some of the curve's draws do not reach the target within "
                            f"{MAX_LABELS:,.0f} labels).")
@@ -250,6 +251,7 @@ else:
 try:
     s = _widgets(curve, measurements.load())
     st.session_state["bp_kept"] = {k: st.session_state[k] for k in _input_keys() if k in st.session_state}
+    bd.check_horizon(s)
     table = bd.scenario_table(s)
     sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
 except InputError as e:
@@ -257,6 +259,8 @@ except InputError as e:
     st.stop()
 
 st.subheader("Options side by side")
+if note := bd.interval_note(s):
+    st.warning(note)
 st.caption(f"Labels needed: {bd.labels_summary(s)}; everything else: the assumptions above.")
 ceiling = (f"P(ceiling below target) {s.p_ceiling_below_target:.0%}, "
            + ("from the learning curve" if s.labels_source == "measured" else "assumed"))
