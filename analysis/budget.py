@@ -169,9 +169,9 @@ def _check(obj):
             continue
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise BudgetError(f"{f.metadata['label']} must be a finite number >= 0, got {v!r}")
-    for name in ("p_success", "prelabel_acceptance", "al_savings", "human_share"):
-        if hasattr(obj, name) and getattr(obj, name) > 1:
-            raise BudgetError(f"{name.replace('_', ' ')} is a fraction and must be at most 1")
+    for f in fields(obj):
+        if f.name in ("p_success", "prelabel_acceptance", "al_savings", "human_share") and getattr(obj, f.name) > 1:
+            raise BudgetError(f"{f.metadata['label']} is a fraction and must be at most 1")
     if isinstance(obj, Assumptions):
         if obj.prelabel_speedup < 1:
             raise BudgetError("pre-labelling speed-up must be at least 1 (1 = no faster)")
@@ -701,7 +701,7 @@ def html_report(s: Scenario) -> str:
 <style>body{{font-family:sans-serif;max-width:60em;margin:1em auto}}td,th{{border-bottom:1px solid #ddd;
 padding:2px 6px;text-align:left;font-size:13px}}table{{border-collapse:collapse;margin-bottom:1em}}</style></head>
 <body><h1>Budget plan: {html.escape(s.name)}</h1>
-<p>Target metric {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.
+<p>Target metric {s.target:g}; now {s.current_metric:.4g} with {s.current_labels:,.0f} labels.
 Labels needed: {html.escape(labels_summary(s))}.</p>
 <p><b>{headline(table)}</b></p>
 <p>Measured: {html.escape(", ".join(measured)) or "nothing"}. Everything else is an assumption.</p>
@@ -728,7 +728,7 @@ def png_report(s: Scenario) -> bytes:
     names = [OPTIONS[k] for k in table.index]
     fig = plt.figure(figsize=(8.27, 11.69), dpi=100)
     fig.text(0.05, 0.96, f"Budget plan: {s.name}", fontsize=16, weight="bold")
-    fig.text(0.05, 0.90, f"Target {s.target:g}; now {s.current_metric:g} with {s.current_labels:,.0f} labels.\n"
+    fig.text(0.05, 0.90, f"Target {s.target:g}; now {s.current_metric:.4g} with {s.current_labels:,.0f} labels.\n"
              f"Labels needed: {labels_summary(s)}.\n{headline(table)}", fontsize=10, va="bottom", wrap=True)
     ax = fig.add_axes([0.05, 0.66, 0.9, 0.2])
     ax.axis("off")

@@ -88,7 +88,7 @@ def test_sensitivity_finds_the_flipping_assumption():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"labeller_rate": -1.0}, "Labeller hourly rate must be a finite number >= 0"),
-    ({"al_savings": 1.5}, "al savings is a fraction"),
+    ({"al_savings": 1.5}, "Active-learning label savings is a fraction"),
     ({"task": "cuboid"}, "task must be one of"),
     ({"prelabel_speedup": 0.5}, "speed-up must be at least 1"),
 ])
@@ -180,7 +180,7 @@ def test_human_share_scales_labeller_hours_not_labels():
     assert t.loc["engineer", "cost_if_fails"] == pytest.approx(5125.0)
     assert "people label 50% of the items (assumed)" in t.loc["random", "note"]
     assert "people label" not in bd.compare(1000, A, PLAN, target=0.85).loc["random", "note"]
-    with pytest.raises(bd.BudgetError, match="human share is a fraction"):
+    with pytest.raises(bd.BudgetError, match="Share of items people still label is a fraction"):
         bd.compare(1000, replace(A, human_share=1.2))
 
 

@@ -210,7 +210,8 @@ table = pd.DataFrame([
      "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
                                                       if np.isfinite(e))}
     for name, a in answers.items()])
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch",  # a percentage, as the verdicts write it
+             column_config={"P(ceiling below target)": st.column_config.NumberColumn(format="percent")})
 
 st.subheader("Use in the budget planner")
 best = min(answers, key=lambda m: (answers[m]["labels_to_target"] or {}).get("estimate", np.inf))
