@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,15 +167,21 @@ def check_instances(coco, images_dir: str | Path | None = None, *, skip_invalid=
         raise InputError("Not a valid COCO instances file: every image and annotation needs an integer 'id'.")
     if not images:
         raise InputError("The COCO file lists no images: there is nothing to import or check.")
-    try:
-        image_size = {im["id"]: (float(im["width"]), float(im["height"])) for im in images}
-        categories = {c["id"] for c in coco["categories"]}
-        _ = [im["file_name"] for im in images]
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(
-            f"Not a valid COCO instances file: every image needs id, file_name, width and "
-            f"height, every category an id (problem: {e!r})."
-        ) from None
+    # each image's own problem, named: one message for all of them used to call a width of 0 "outside the image"
+    repeated = sorted(i for i, n in Counter(im["id"] for im in images).items() if n > 1)
+    no_size = [im["id"] for im in images
+               if not all(_is_finite_number(im.get(k)) and im.get(k) > 0 for k in ("width", "height"))]
+    no_name = [im["id"] for im in images if not isinstance(im.get("file_name"), str) or not im["file_name"]]
+    for found, what in ((repeated, "image ids appear more than once"),
+                        (no_size, "images have no positive width and height in pixels (boxes are placed by them)"),
+                        (no_name, "images have no file_name")):
+        if found:
+            raise InputError(f"Not a valid COCO instances file: {len(found)} {what}, e.g. image ids "
+                             f"{_examples(found)}.")
+    image_size = {im["id"]: (float(im["width"]), float(im["height"])) for im in images}
+    if not all(isinstance(c, dict) and _is_int(c.get("id")) for c in coco["categories"]):
+        raise InputError("Not a valid COCO instances file: every category needs an integer 'id'.")
+    categories = {c["id"] for c in coco["categories"]}
 
     if images_dir is not None:
         images_dir = Path(images_dir)

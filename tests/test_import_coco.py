@@ -86,6 +86,13 @@ def _bad_instances(coco_fixture, tmp_path, mutate):
          "image files are missing"),
         (lambda c: c.update(images=[]), "no images"),
         (lambda c: c.pop("annotations"), "Not a COCO instances file"),
+        # each image's own problem by name (a width of 0 read "outside the image", a missing one "KeyError")
+        (lambda c: c["images"][1].update(width=0), r"1 images have no positive width and height .* image ids 2\."),
+        (lambda c: c["images"][1].pop("height"), "no positive width and height"),
+        (lambda c: c["images"][1].update(width="64"), "no positive width and height"),
+        (lambda c: c["images"][1].update(id=1), r"1 image ids appear more than once, e.g. image ids 1\."),
+        (lambda c: c["images"][1].pop("file_name"), "images have no file_name"),
+        (lambda c: c["categories"].append({"name": "bird"}), "every category needs an integer 'id'"),
     ],
 )
 def test_bad_instances_are_refused_and_nothing_is_written(coco_fixture, tmp_path, mutate, message):
