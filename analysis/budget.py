@@ -51,7 +51,7 @@ import pandas as pd
 
 from analysis.curve_fit import MAX_LABELS, NO_UPPER_END
 from analysis.errors import InputError
-from analysis.paths import data_home
+from analysis.paths import data_home, load_json, save_json
 
 TASKS = ("class", "box", "polygon", "mask")
 OPTIONS = {
@@ -515,6 +515,18 @@ def interval_note(s: Scenario) -> str | None:
 def scenario_table(s: Scenario) -> pd.DataFrame:
     """:func:`compare` for a scenario: its labels needed, assumptions, plan, target, measurements and ceiling risk."""
     return compare(s.labels_needed, s.assumptions, s.plan, s.target, s.measured, s.p_ceiling_below_target)
+
+
+def save_last_inputs(inputs: dict) -> None:
+    """Remember the planner's inputs as on screen (``{widget key: value}``), so that a reopened app shows them."""
+    save_json("budget/last_inputs.json", inputs)
+
+
+def load_last_inputs() -> dict:
+    """What :func:`save_last_inputs` kept (only plain values), or ``{}``."""
+    kept = load_json("budget/last_inputs.json")
+    return {k: v for k, v in kept.items() if v is None or isinstance(v, (bool, int, float, str))} \
+        if isinstance(kept, dict) else {}
 
 
 def labels_summary(s: Scenario) -> str:

@@ -47,7 +47,7 @@ import pandas as pd
 from analysis import curve_fit
 from analysis.crop_classifier import CROP_SIDE, crop_pixels
 from analysis.errors import InputError
-from analysis.paths import data_home
+from analysis.paths import data_home, load_json, save_json
 
 Progress = Callable[[float, str], None]
 
@@ -641,17 +641,12 @@ def load_last_view() -> tuple[dict, pd.DataFrame | None] | None:
 def save_last_reading(reading: dict) -> None:
     """Remember how the page reads the points on screen, so that it comes back so (JSON-able
     ``{"points": hash of the points, "lower": bool, "target": float, "metric_name": str}``)."""
-    path = _last_view_path().with_name("last_reading.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(reading))
+    save_json("learning_curves/last_reading.json", reading)
 
 
 def load_last_reading() -> dict | None:
     """What :func:`save_last_reading` kept, or ``None``."""
-    try:
-        return json.loads(_last_view_path().with_name("last_reading.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return load_json("learning_curves/last_reading.json")
 
 
 def latest_result_path() -> Path:

@@ -4,6 +4,7 @@
 it to a temporary folder so they never touch a user's files.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -13,3 +14,18 @@ def data_home() -> Path:
     home = Path(os.environ.get("LABELDASH_HOME") or Path.home() / ".local/share/labeldash")
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def save_json(relative: str, obj) -> None:
+    """Write ``obj`` as JSON to ``data_home() / relative`` (folders created): where a page was left, say."""
+    path = data_home() / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def load_json(relative: str):
+    """What :func:`save_json` wrote to ``relative``, or ``None`` when it is absent or not JSON."""
+    try:
+        return json.loads((data_home() / relative).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import budget as bd
 from analysis import learning_curves as lc
+from analysis.paths import data_home
 
 VIEWS = Path(__file__).resolve().parents[1] / "dashboard/views"
 
@@ -20,6 +21,12 @@ CURVE = {"source": "uneven.csv", "model": "logreg", "target": 0.9, "higher_is_be
          "current_labels": 1000, "current_metric": 0.8, "form": "pow3", "ceiling": 0.91,
          "labels_to_target": {"estimate": 9_339_775, "low": 250_000, "high": None},
          "p_ceiling_below_target": 0.37, "predicted": {}}
+
+
+@pytest.fixture(autouse=True)
+def _planner_as_new():
+    """Each test opens the planner as a new user would: no inputs left from another test."""
+    (data_home() / "budget/last_inputs.json").unlink(missing_ok=True)
 
 
 def _page(name: str) -> AppTest:
@@ -301,6 +308,9 @@ def test_planner_and_curves_keep_their_inputs_when_the_user_comes_back():
     at.switch_page("views/budget.py").run()
     assert not at.exception and at.number_input(key="bp_a_labeller_rate").value == 33.0
     assert at.text_input(key="bp_s_name").value == bd.Scenario().name
+    # a reopened app (a new session) too
+    again = _page("budget.py").run()
+    assert not again.exception and again.number_input(key="bp_a_labeller_rate").value == 33.0
 
     error_points = ("model,n_labels,metric\n" + "".join(f"cnn,{n},{0.03 + 2 * n ** -0.5:.4f}\n"
                                                         for n in (100, 200, 400, 800, 1600, 3200))).encode()

@@ -239,6 +239,8 @@ if "bp_ready" not in st.session_state:
     if curve and not shared:
         start = _from_curve(curve, start)
     _set_state(start)
+    if not shared:  # a reopened app shows the inputs as they were left
+        st.session_state.update({k: v for k, v in bd.load_last_inputs().items() if k in _input_keys()})
     st.session_state["bp_ready"] = True
     st.session_state["bp_sharing"] = bool(shared)  # a shared link's URL keeps following the inputs
     if shared:
@@ -250,13 +252,17 @@ else:
 
 try:
     s = _widgets(curve, measurements.load())
-    st.session_state["bp_kept"] = {k: st.session_state[k] for k in _input_keys() if k in st.session_state}
+    kept = {k: st.session_state[k] for k in _input_keys() if k in st.session_state}
+    st.session_state["bp_kept"] = kept
     bd.check_horizon(s)
     table = bd.scenario_table(s)
     sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
 except InputError as e:
     st.error(str(e))
     st.stop()
+if st.session_state.get("bp_saved_inputs") != kept:  # once per change; inputs that work only
+    bd.save_last_inputs(kept)
+    st.session_state["bp_saved_inputs"] = kept
 
 st.subheader("Options side by side")
 if note := bd.interval_note(s):
