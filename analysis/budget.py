@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.curve_fit import MAX_LABELS, NO_UPPER_END
+from analysis.curve_fit import MAX_LABELS, NO_UPPER_END, upper_end_text
 from analysis.errors import InputError
 from analysis.paths import data_home, load_json, save_json
 
@@ -507,9 +507,8 @@ def interval_note(s: Scenario) -> str | None:
     when the numbers are a learning curve's)."""
     if s.labels_source != "assumed" or s.labels_low <= s.labels_needed <= s.labels_high:
         return None
-    high = NO_UPPER_END if math.isinf(s.labels_high) else f"{s.labels_high:,.0f}"
-    return (f"The 80% interval typed in ({s.labels_low:,.0f} to {high}) does not hold the labels needed "
-            f"({s.labels_needed:,.0f}); an empty 80% high means {NO_UPPER_END}.")
+    return (f"The 80% interval typed in ({s.labels_low:,.0f} to {upper_end_text(s.labels_high)}) does not hold the "
+            f"labels needed ({s.labels_needed:,.0f}); an empty 80% high means {NO_UPPER_END}.")
 
 
 def scenario_table(s: Scenario) -> pd.DataFrame:
@@ -525,8 +524,9 @@ def save_last_inputs(inputs: dict) -> None:
 def load_last_inputs() -> dict:
     """What :func:`save_last_inputs` kept (only plain values), or ``{}``."""
     kept = load_json("budget/last_inputs.json")
-    return {k: v for k, v in kept.items() if v is None or isinstance(v, (bool, int, float, str))} \
-        if isinstance(kept, dict) else {}
+    if not isinstance(kept, dict):
+        return {}
+    return {k: v for k, v in kept.items() if v is None or isinstance(v, (bool, int, float, str))}
 
 
 def labels_summary(s: Scenario) -> str:
@@ -534,8 +534,8 @@ def labels_summary(s: Scenario) -> str:
     if math.isinf(s.labels_needed):
         head = "not reachable by labelling"
     else:
-        high = NO_UPPER_END if math.isinf(s.labels_high) else f"{s.labels_high:,.0f}"
-        head = f"{s.labels_needed:,.0f} more labels (80% interval {s.labels_low:,.0f} to {high})"
+        head = (f"{s.labels_needed:,.0f} more labels (80% interval {s.labels_low:,.0f} to "
+                f"{upper_end_text(s.labels_high)})")
     return f"{head}; {'measured: learning-curve fit' if s.labels_source == 'measured' else 'assumed: typed in'}"
 
 
@@ -671,7 +671,8 @@ def plan_outcomes_text(s: Scenario, table: pd.DataFrame) -> str:
     if s.plan.metric_after < s.target:
         return (f"Engineer's plan: its expected metric {s.plan.metric_after:g} is below the target {s.target:g}, so it "
                 f"does not get there even if it works; it counts as failing: {fails}.")
-    return f"Engineer's plan if it works: {outcome_text(eng['cost_if_works'], eng['weeks_if_works'])}; if it fails: {fails}."
+    works = outcome_text(eng["cost_if_works"], eng["weeks_if_works"])
+    return f"Engineer's plan if it works: {works}; if it fails: {fails}."
 
 
 def _svg_bars(table: pd.DataFrame, col: str, title: str, width=420, bar_h=22) -> str:

@@ -114,6 +114,11 @@ MAX_LABELS = 1e9
 NO_UPPER_END = f"over {MAX_LABELS:,.0f}"
 
 
+def upper_end_text(n) -> str:
+    """A number of labels that may be an interval's missing upper end (``None`` or ``inf``): "over 1,000,000,000"."""
+    return NO_UPPER_END if n is None or not np.isfinite(n) else f"{n:,.0f}"
+
+
 class FitError(InputError):
     """The curve points cannot be fitted (too few sizes, out-of-range values); the message says why."""
 

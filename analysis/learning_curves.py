@@ -587,9 +587,9 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
                     f"than the {n_now:,} now. ")
         elif m in reach:
             verdict = "label more"
-            high = curve_fit.NO_UPPER_END if lt["high"] is None else f"{lt['high']:,}"
             text = (f"**{m}: label more.** Reaches {target:g} at about **{lt['estimate']:,} labels** ({level:.0%} "
-                    f"interval {lt['low']:,} to {high}), {lt['estimate'] - n_now:,} more than now. ")
+                    f"interval {lt['low']:,} to {curve_fit.upper_end_text(lt['high'])}), "
+                    f"{lt['estimate'] - n_now:,} more than now. ")
         else:
             verdict = "change the model"
             if p >= 0.5:
@@ -610,8 +610,8 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
 # --------------------------------------------------------------------------- results the planner reads
 
 
-def _last_view_path() -> Path:
-    return data_home() / "learning_curves" / "last_view.json"
+_LAST_VIEW, _LAST_READING, _LATEST = (f"learning_curves/{name}.json"
+                                      for name in ("last_view", "last_reading", "latest_result"))
 
 
 def save_last_view(view: dict, points: pd.DataFrame | None = None) -> None:
@@ -621,51 +621,46 @@ def save_last_view(view: dict, points: pd.DataFrame | None = None) -> None:
     sizes and seeds, or an imported file's name); ``points``: the imported
     points, kept with it (an uploaded file is gone after the session).
     """
-    path = _last_view_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     if points is not None:
-        points.to_csv(path.with_suffix(".csv"), index=False)
-    path.write_text(json.dumps(view))
+        csv = (data_home() / _LAST_VIEW).with_suffix(".csv")
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        points.to_csv(csv, index=False)
+    save_json(_LAST_VIEW, view)
 
 
 def load_last_view() -> tuple[dict, pd.DataFrame | None] | None:
     """What :func:`save_last_view` kept: ``(view, imported points or None)``, or ``None``."""
+    view = load_json(_LAST_VIEW)
+    csv = (data_home() / _LAST_VIEW).with_suffix(".csv")
     try:
-        view = json.loads(_last_view_path().read_text())
-        csv = _last_view_path().with_suffix(".csv")
-        return view, (read_points(csv) if view.get("imported") and csv.exists() else None)
-    except (FileNotFoundError, json.JSONDecodeError, InputError):
+        return None if view is None else (view, read_points(csv) if view.get("imported") and csv.exists() else None)
+    except InputError:
         return None
 
 
 def save_last_reading(reading: dict) -> None:
     """Remember how the page reads the points on screen, so that it comes back so (JSON-able
     ``{"points": hash of the points, "lower": bool, "target": float, "metric_name": str}``)."""
-    save_json("learning_curves/last_reading.json", reading)
+    save_json(_LAST_READING, reading)
 
 
 def load_last_reading() -> dict | None:
     """What :func:`save_last_reading` kept, or ``None``."""
-    return load_json("learning_curves/last_reading.json")
+    return load_json(_LAST_READING)
 
 
 def latest_result_path() -> Path:
-    return data_home() / "learning_curves" / "latest_result.json"
+    return data_home() / _LATEST
 
 
 def save_latest(result: dict) -> None:
     """Persist the learning-curve answer the budget planner picks up (one JSON object)."""
-    path = latest_result_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
+    save_json(_LATEST, result)
 
 
 def load_latest() -> dict | None:
     """The last answer saved by :func:`save_latest`, or ``None``."""
-    try:
-        return json.loads(latest_result_path().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return load_json(_LATEST)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -272,7 +272,8 @@ def test_a_plan_that_misses_the_target_is_not_shown_as_working():
         "Engineer's plan: its expected metric 0.9 is below the target 0.95, so it does not get there even if it "
         f"works; it counts as failing: {table.loc['engineer', 'cost']:,.0f} in {table.loc['engineer', 'weeks']:.1f} "
         "weeks (falling back to random labelling).")
-    assert table.loc["engineer", "note"] == "the plan's expected metric is below the target: it only delays the fallback"
+    assert table.loc["engineer", "note"] == ("the plan's expected metric is below the target: it only delays the "
+                                             "fallback")
     neither = bd.scenario_table(replace(short, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf))
     assert neither.loc["engineer", "note"] == ("the plan's expected metric is below the target, and more labels of "
                                                "this kind do not get there")

@@ -199,7 +199,7 @@ for v in _verdicts(points, not lower, target).values():
 
 def _labels(answer: dict, key: str, never: str) -> str:
     lt = answer["labels_to_target"]
-    return never if lt is None else (curve_fit.NO_UPPER_END if lt[key] is None else f"{lt[key]:,}")
+    return never if lt is None else curve_fit.upper_end_text(lt[key])
 
 
 table = pd.DataFrame([
