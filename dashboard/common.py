@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import datasets, demo, fiftyone_app
-from analysis.errors import DatabaseUnavailable, InputError
+from analysis.core.errors import DatabaseUnavailable, InputError
+from analysis.data import datasets, detections, fiftyone_app
+from analysis.demo import dataset as demo
 
 DATASET_KEY = "dataset"
 _NEXT_DATASET_KEY = "next_dataset"
@@ -113,24 +114,28 @@ def md_escape(text) -> str:
     return str(text).translate(_MARKDOWN_SPECIAL)
 
 
-def truth_and_predictions(ds, key: str) -> tuple[str, str]:
-    """Select boxes for the truth field (default: the clean truth where there is one) and the predictions field.
+TRUTH_HELP = ("What the boxes are checked against. The demo's clean_ground_truth holds its true boxes; "
+              "ground_truth holds the labels with their injected errors.")
 
-    Stops the page with a warning when the dataset has fewer than two ``Detections`` fields.
+
+def truth_and_predictions(ds, key: str | None, *, default_truth: str | None = None, truth_label: str = "Truth field",
+                          truth_help: str | None = TRUTH_HELP, need: str = "a truth field") -> tuple[str, str]:
+    """Select boxes for the truth field and the predictions field (default: ``predictions``).
+
+    ``default_truth``: the field chosen first (default: the clean truth where there is one, else
+    ``ground_truth``); ``key``: prefix of the widget keys (None: Streamlit's own keys). Stops the page
+    with a warning when the dataset has fewer than two ``Detections`` fields.
     """
-    from analysis import box_match
-
     fields = datasets.detection_fields(ds)
     if len(fields) < 2:
-        st.warning("This page needs a truth field and a predictions field (with confidences). "
+        st.warning(f"This page needs {need} and a predictions field (with confidences). "
                    "Import predictions with your data on the Load data page.")
         st.stop()
-    truth = box_match.truth_field(ds)
+    truth = default_truth or detections.truth_field(ds)
     c1, c2 = st.columns(2)
-    gt = c1.selectbox("Truth field", fields, index=fields.index(truth) if truth in fields else 0, key=f"{key}_truth",
-                      help="What the boxes are checked against. The demo's clean_ground_truth holds its true boxes; "
-                           "ground_truth holds the labels with their injected errors.")
+    gt = c1.selectbox(truth_label, fields, index=fields.index(truth) if truth in fields else 0,
+                      key=key and f"{key}_truth", help=truth_help)
     preds = [f for f in fields if f != gt]
-    pred = c2.selectbox("Predictions field", preds, key=f"{key}_pred",
+    pred = c2.selectbox("Predictions field", preds, key=key and f"{key}_pred",
                         index=preds.index(datasets.PRED_FIELD) if datasets.PRED_FIELD in preds else 0)
     return gt, pred

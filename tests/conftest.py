@@ -13,6 +13,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+#: The app's entry point, for AppTest.from_file.
+APP = str(Path(__file__).resolve().parents[1] / "dashboard/app.py")
+
 
 def write_coco_fixture(root: Path, n_images: int = 4, size=(64, 48)) -> dict:
     """Write ``n_images`` small PNGs and a matching COCO instances + results pair.
@@ -54,7 +57,8 @@ def build_error_dataset(root: Path, name: str, n_images: int = 8, dog_name: str 
     image 4 has an extra box on nothing (spurious). Predictions are the
     correct boxes (see :func:`write_coco_fixture`).
     """
-    from analysis import datasets, label_errors_fo
+    from analysis.data import datasets, importers
+    from analysis.label_errors import fo_adapter as label_errors_fo
 
     fx = write_coco_fixture(root, n_images=n_images)
     inst = fx["instances"]
@@ -68,7 +72,7 @@ def build_error_dataset(root: Path, name: str, n_images: int = 8, dog_name: str 
     anns.append({"id": 99, "image_id": 4, "category_id": 1, "bbox": [40, 40, 10, 5], "area": 50, "iscrowd": 0})
     inst["annotations"] = anns
     Path(fx["instances_json"]).write_text(json.dumps(inst))
-    datasets.import_coco(name, fx["images_dir"], fx["instances_json"], fx["predictions_json"], if_exists="overwrite")
+    importers.import_coco(name, fx["images_dir"], fx["instances_json"], fx["predictions_json"], if_exists="overwrite")
     ds = datasets.load(name)
     label_errors_fo.find_label_errors(ds)
     return ds

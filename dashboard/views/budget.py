@@ -15,11 +15,11 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from analysis import budget as bd  # noqa: E402
-from analysis import learning_curves as lc  # noqa: E402
-from analysis import measurements  # noqa: E402
-from analysis.curve_fit import MAX_LABELS, NO_UPPER_END  # noqa: E402
-from analysis.errors import InputError  # noqa: E402
+from analysis.core.errors import InputError  # noqa: E402
+from analysis.planning import budget as bd  # noqa: E402
+from analysis.planning import budget_report, measurements, scenarios  # noqa: E402
+from analysis.planning.curve_fit import MAX_LABELS, NO_UPPER_END  # noqa: E402
+from dashboard import state  # noqa: E402
 
 COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "engineer": "#CC79A7"}
 SCALARS = ("name", "target", "current_labels", "current_metric", "labels_needed", "labels_low", "labels_high",
@@ -38,7 +38,7 @@ def _shown(name: str, v):
     return v
 
 
-def _set_state(s: bd.Scenario) -> None:
+def _set_state(s: scenarios.Scenario) -> None:
     """Put a scenario into the widgets' session state (before the widgets are drawn)."""
     for name in SCALARS:
         st.session_state[_key("s", name)] = _shown(name, getattr(s, name))
@@ -63,8 +63,8 @@ def _load(source: str) -> None:
     if source == "file" and upload is None:
         return  # the file was removed from the uploader: keep the inputs
     try:
-        _set_state(bd.load_scenario(ss["bp_saved"]) if source == "saved"
-                   else bd.parse_scenario(upload.getvalue(), upload.name))
+        _set_state(scenarios.load_scenario(ss["bp_saved"]) if source == "saved"
+                   else scenarios.parse_scenario(upload.getvalue(), upload.name))
         ss["bp_use_curve"] = False
     except InputError as e:
         ss["bp_load_error"] = str(e)
@@ -72,7 +72,7 @@ def _load(source: str) -> None:
 
 def _put_in_url(q: dict) -> None:
     """Write the scenario's query parameters into the page URL; other parameters (the sidebar's dataset) stay."""
-    for k in (set(st.query_params) & bd.Scenario.query_keys()) - q.keys():
+    for k in (set(st.query_params) & scenarios.Scenario.query_keys()) - q.keys():
         del st.query_params[k]
     for k, v in q.items():
         if st.query_params.get(k) != v:
@@ -80,23 +80,7 @@ def _put_in_url(q: dict) -> None:
 
 
 def _curve_result() -> dict | None:
-    return st.session_state.get("lc_result") or lc.load_latest()
-
-
-def _from_curve(result: dict, base: bd.Scenario) -> bd.Scenario:
-    """Labels needed (more than now), the target and the chance the ceiling is below it from a learning-curve
-    answer."""
-    lt = result.get("labels_to_target")
-    now = float(result["current_labels"])
-
-    def more(v):
-        return math.inf if v is None else max(float(v) - now, 0.0)
-
-    est, lo, hi = (more(lt["estimate"]), more(lt["low"]), more(lt["high"])) if lt else (math.inf,) * 3
-    return replace(base, target=float(result["target"]), current_labels=now,
-                   current_metric=float(result["current_metric"]), labels_needed=est, labels_low=lo,
-                   labels_high=hi, p_ceiling_below_target=float(result.get("p_ceiling_below_target", 0.0)),
-                   labels_source="measured")
+    return st.session_state.get("lc_result") or state.load_latest()
 
 
 def _forget(name: str) -> None:
@@ -114,13 +98,13 @@ def _number(group, f, container, measured: dict | None = None):
     out = container.number_input(f"{m['label']} ({m['unit']})", min_value=0.0, step=1.0 if integer else None,
                                  key=key, disabled=bool(measured), help=f"Default source: {m['source']}")
     if measured:
-        container.caption(f":material/science: {bd.measured_note(measured)}")
+        container.caption(f":material/science: {scenarios.measured_note(measured)}")
         container.button("Use the assumption instead", key=f"bp_forget_{f.name}", on_click=_forget,
                          args=(f.name,))
     return out
 
 
-def _widgets(curve, measured: dict) -> bd.Scenario:
+def _widgets(curve, measured: dict) -> scenarios.Scenario:
     st.subheader("Where we are and what we need")
     use_curve = False
     if curve:
@@ -130,7 +114,7 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
         use_curve = st.toggle(f"Use the learning-curve answer ({curve.get('model')} on {curve.get('source')})",
                               key="bp_use_curve")
     if use_curve:  # show the curve's numbers in the (disabled) fields below
-        fitted = _from_curve(curve, bd.Scenario())
+        fitted = scenarios.scenario_from_curve(curve, scenarios.Scenario())
         for name in SCALARS[1:]:
             st.session_state[_key("s", name)] = _shown(name, getattr(fitted, name))
         st.session_state["bp_unreachable"] = math.isinf(fitted.labels_needed)
@@ -172,17 +156,17 @@ def _widgets(curve, measured: dict) -> bd.Scenario:
     ss = st.session_state
     a = bd.Assumptions(**{f.name: ss[_key("a", f.name)] for f in a_fields})
     p = bd.EngineerPlan(**{f.name: ss[_key("p", f.name)] for f in fields(bd.EngineerPlan)})
-    s = bd.Scenario(**{n: ss[_key("s", n)] for n in SCALARS}, assumptions=a, plan=p, labels_source="assumed")
+    s = scenarios.Scenario(**{n: ss[_key("s", n)] for n in SCALARS}, assumptions=a, plan=p, labels_source="assumed")
     if s.labels_high is None:  # the empty 80% high
         s = replace(s, labels_high=math.inf)
     if ss["bp_unreachable"]:
         s = replace(s, labels_needed=math.inf, labels_low=math.inf, labels_high=math.inf)
     if use_curve:
-        s = _from_curve(curve, s)
-    return bd.with_measurements(s, measured)
+        s = scenarios.scenario_from_curve(curve, s)
+    return scenarios.with_measurements(s, measured)
 
 
-def _break_even_chart(s: bd.Scenario, table: pd.DataFrame):
+def _break_even_chart(s: scenarios.Scenario, table: pd.DataFrame):
     finite = [v for v in (s.labels_needed, s.labels_high) if math.isfinite(v)]
     be = bd.break_even_labels(s.assumptions, s.plan, s.target)
     right = max(finite + ([be * 1.5] if math.isfinite(be) and be < 1e8 else []) + [1000.0]) * 1.2
@@ -223,110 +207,130 @@ def _sensitivity_chart(sens: pd.DataFrame):
     return fig
 
 
-st.title("Budget planner")
-st.caption("Cost and calendar time to reach the target: label more, label with pre-labelling, active learning, "
-           "or the engineer's plan. Costs are in the currency of the hourly rates.")
+def _start(curve: dict | None) -> None:
+    """The inputs a session starts from (a shared link, the learning curve, where the page was left), once."""
+    if "bp_ready" not in st.session_state:
+        # only the planner's own parameters make a shared link: the sidebar puts ?dataset= in every page's URL
+        shared = {k: v for k, v in st.query_params.to_dict().items() if k in scenarios.Scenario.query_keys()}
+        try:
+            start = scenarios.Scenario.from_query(shared)
+        except InputError as e:
+            st.error(f"The shared link's scenario is invalid ({e}); using the defaults.")
+            start = scenarios.Scenario()
+        if curve and not shared:
+            start = scenarios.scenario_from_curve(curve, start)
+        _set_state(start)
+        if not shared:  # a reopened app shows the inputs as they were left
+            st.session_state.update({k: v for k, v in state.load_budget_inputs().items() if k in _input_keys()})
+        st.session_state["bp_ready"] = True
+        st.session_state["bp_sharing"] = bool(shared)  # a shared link's URL keeps following the inputs
+        if shared:
+            st.session_state["bp_use_curve"] = False  # a shared link carries its own numbers
+    else:
+        # Streamlit drops a widget's state when a run does not draw it (another page was open): put the inputs back
+        for k, v in st.session_state.get("bp_kept", {}).items():
+            st.session_state.setdefault(k, v)
 
-curve = _curve_result()
-if "bp_ready" not in st.session_state:
-    # only the planner's own parameters make a shared link: the sidebar puts ?dataset= in every page's URL
-    shared = {k: v for k, v in st.query_params.to_dict().items() if k in bd.Scenario.query_keys()}
+
+def _options(s: scenarios.Scenario, table, sens) -> None:
+    """The four options side by side, the verdict, the break-even and sensitivity charts."""
+    st.subheader("Options side by side")
+    if note := scenarios.interval_note(s):
+        st.warning(note)
+    st.caption(f"Labels needed: {scenarios.labels_summary(s)}; everything else: the assumptions above.")
+    ceiling = (f"P(ceiling below target) {s.p_ceiling_below_target:.0%}, "
+               + ("from the learning curve" if s.labels_source == "measured" else "assumed"))
+    cols = st.columns(4)
+    for col, (opt, r) in zip(cols, table.iterrows()):
+        col.markdown(f"**{r['name']}**")
+        col.metric("Cost", bd.amount_text(r["cost"]))
+        col.metric("Calendar weeks", bd.weeks_text(r["weeks"]))
+        col.caption(f"{r['labels']:,.0f} labels; {r['labeller_hours']:,.0f} labeller h, {r['engineer_hours']:,.0f} "
+                    f"engineer h; reaches the target with probability {r['p_reach']:.0%} ({ceiling}). {r['note']}"
+                    if math.isfinite(r["labels"]) else r["note"])
+    (st.error if bd.cheapest(table) is None else st.success)(bd.headline(table))
+    st.caption(scenarios.plan_outcomes_text(s, table))
+
+    c1, c2 = st.columns(2)
+    fig, be = _break_even_chart(s, table)
+    c1.plotly_chart(fig, width="stretch")
+    c1.caption(f"Break-even vs random labelling: {bd.break_even_text(be)}")
+    sens_fig = _sensitivity_chart(sens)
+    if sens_fig is None:
+        c2.info("No sensitivity chart: labelling does not reach the target at any value of the assumptions, so there "
+                "is no cost difference to plot.")
+    else:
+        c2.plotly_chart(sens_fig, width="stretch")
+    c2.caption(f"Flips the decision within its range: {bd.flips_text(sens)}")
+
+
+def _measured_or_assumed(s: scenarios.Scenario) -> None:
+    st.subheader("Measured or assumed")
+    inputs = scenarios.inputs_table(s)
+    n_measured = int((inputs["status"] == "measured").sum())
+    st.caption(f"{n_measured} of {len(inputs)} inputs are measured; the rest are assumptions. Measure more in the "
+               "Labelling lab pages (\"Use this number in the budget\").")
+    st.dataframe(inputs.drop(columns="field"), hide_index=True, key="bp_inputs")
+
+
+def _scenario_files(s: scenarios.Scenario) -> None:
+    """Save, load, export and share scenarios."""
+    st.subheader("Scenarios")
+    c1, c2, c3 = st.columns(3)
+    name = c1.text_input("Scenario name", key=_key("s", "name"))
+    if c1.button("Save scenario", key="bp_save", icon=":material/save:"):
+        try:
+            path = scenarios.save_scenario(replace(s, name=name))
+            st.toast(f"Saved {path.name}")
+        except InputError as e:
+            st.error(str(e))
+    saved = scenarios.list_scenarios()
+    choice = c2.selectbox("Saved scenarios", saved, key="bp_saved", index=None, placeholder="none saved yet"
+                          if not saved else "pick one")
+    c2.button("Load", key="bp_load", disabled=choice is None, on_click=_load, args=("saved",))
+    c2.file_uploader("Load a scenario file (JSON)", type="json", key="bp_upload", on_change=_load, args=("file",),
+                     help="A scenario exported with \"Export JSON\" (or saved on another machine).")
+    if st.session_state.get("bp_load_error"):
+        c2.error(st.session_state.pop("bp_load_error"))
+    c3.download_button("Export JSON", json.dumps(s.to_dict(), indent=2), f"{name or 'scenario'}.json",
+                       "application/json", key="bp_json")
+    c3.download_button("Export one-page report (HTML)", budget_report.html_report(s), f"{name or 'scenario'}.html", "text/html",
+                       key="bp_html")
+    c3.download_button("Export one-page report (PNG)", lambda: budget_report.png_report(s), f"{name or 'scenario'}.png",
+                       "image/png", key="bp_png", on_click="ignore")
+    if st.button("Put this scenario in the page URL (to share)", key="bp_share", icon=":material/link:"):
+        st.session_state["bp_sharing"] = True
+    if st.session_state.get("bp_sharing"):  # from then on the URL follows the inputs, so a copied link is never stale
+        query = s.to_query()
+        _put_in_url(query)
+        st.caption(f"Share this page's address: it follows the inputs above; its scenario query part is "
+                   f"`?{urlencode(query)}`.")
+
+
+def main():
+    st.title("Budget planner")
+    st.caption("Cost and calendar time to reach the target: label more, label with pre-labelling, active learning, "
+               "or the engineer's plan. Costs are in the currency of the hourly rates.")
+
+    curve = _curve_result()
+    _start(curve)
     try:
-        start = bd.Scenario.from_query(shared)
-    except InputError as e:
-        st.error(f"The shared link's scenario is invalid ({e}); using the defaults.")
-        start = bd.Scenario()
-    if curve and not shared:
-        start = _from_curve(curve, start)
-    _set_state(start)
-    if not shared:  # a reopened app shows the inputs as they were left
-        st.session_state.update({k: v for k, v in bd.load_last_inputs().items() if k in _input_keys()})
-    st.session_state["bp_ready"] = True
-    st.session_state["bp_sharing"] = bool(shared)  # a shared link's URL keeps following the inputs
-    if shared:
-        st.session_state["bp_use_curve"] = False  # a shared link carries its own numbers
-else:
-    # Streamlit drops a widget's state when a run does not draw it (another page was open): put the inputs back
-    for k, v in st.session_state.get("bp_kept", {}).items():
-        st.session_state.setdefault(k, v)
-
-try:
-    s = _widgets(curve, measurements.load())
-    kept = {k: st.session_state[k] for k in _input_keys() if k in st.session_state}
-    st.session_state["bp_kept"] = kept
-    bd.check_horizon(s)
-    table = bd.scenario_table(s)
-    sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
-except InputError as e:
-    st.error(str(e))
-    st.stop()
-if st.session_state.get("bp_saved_inputs") != kept:  # once per change; inputs that work only
-    bd.save_last_inputs(kept)
-    st.session_state["bp_saved_inputs"] = kept
-
-st.subheader("Options side by side")
-if note := bd.interval_note(s):
-    st.warning(note)
-st.caption(f"Labels needed: {bd.labels_summary(s)}; everything else: the assumptions above.")
-ceiling = (f"P(ceiling below target) {s.p_ceiling_below_target:.0%}, "
-           + ("from the learning curve" if s.labels_source == "measured" else "assumed"))
-cols = st.columns(4)
-for col, (opt, r) in zip(cols, table.iterrows()):
-    col.markdown(f"**{r['name']}**")
-    col.metric("Cost", bd.amount_text(r["cost"]))
-    col.metric("Calendar weeks", bd.weeks_text(r["weeks"]))
-    col.caption(f"{r['labels']:,.0f} labels; {r['labeller_hours']:,.0f} labeller h, {r['engineer_hours']:,.0f} "
-                f"engineer h; reaches the target with probability {r['p_reach']:.0%} ({ceiling}). {r['note']}"
-                if math.isfinite(r["labels"]) else r["note"])
-(st.error if bd.cheapest(table) is None else st.success)(bd.headline(table))
-st.caption(bd.plan_outcomes_text(s, table))
-
-c1, c2 = st.columns(2)
-fig, be = _break_even_chart(s, table)
-c1.plotly_chart(fig, width="stretch")
-c1.caption(f"Break-even vs random labelling: {bd.break_even_text(be)}")
-sens_fig = _sensitivity_chart(sens)
-if sens_fig is None:
-    c2.info("No sensitivity chart: labelling does not reach the target at any value of the assumptions, so there "
-            "is no cost difference to plot.")
-else:
-    c2.plotly_chart(sens_fig, width="stretch")
-c2.caption(f"Flips the decision within its range: {bd.flips_text(sens)}")
-
-st.subheader("Measured or assumed")
-inputs = bd.inputs_table(s)
-n_measured = int((inputs["status"] == "measured").sum())
-st.caption(f"{n_measured} of {len(inputs)} inputs are measured; the rest are assumptions. Measure more in the "
-           "Labelling lab pages (\"Use this number in the budget\").")
-st.dataframe(inputs.drop(columns="field"), hide_index=True, key="bp_inputs")
-
-st.subheader("Scenarios")
-c1, c2, c3 = st.columns(3)
-name = c1.text_input("Scenario name", key=_key("s", "name"))
-if c1.button("Save scenario", key="bp_save", icon=":material/save:"):
-    try:
-        path = bd.save_scenario(replace(s, name=name))
-        st.toast(f"Saved {path.name}")
+        s = _widgets(curve, measurements.load())
+        kept = {k: st.session_state[k] for k in _input_keys() if k in st.session_state}
+        st.session_state["bp_kept"] = kept
+        scenarios.check_horizon(s)
+        table = scenarios.scenario_table(s)
+        sens = bd.sensitivity(s.labels_needed, s.assumptions, s.plan, s.target)
     except InputError as e:
         st.error(str(e))
-saved = bd.list_scenarios()
-choice = c2.selectbox("Saved scenarios", saved, key="bp_saved", index=None, placeholder="none saved yet"
-                      if not saved else "pick one")
-c2.button("Load", key="bp_load", disabled=choice is None, on_click=_load, args=("saved",))
-c2.file_uploader("Load a scenario file (JSON)", type="json", key="bp_upload", on_change=_load, args=("file",),
-                 help="A scenario exported with \"Export JSON\" (or saved on another machine).")
-if st.session_state.get("bp_load_error"):
-    c2.error(st.session_state.pop("bp_load_error"))
-c3.download_button("Export JSON", json.dumps(s.to_dict(), indent=2), f"{name or 'scenario'}.json",
-                   "application/json", key="bp_json")
-c3.download_button("Export one-page report (HTML)", bd.html_report(s), f"{name or 'scenario'}.html", "text/html",
-                   key="bp_html")
-c3.download_button("Export one-page report (PNG)", lambda: bd.png_report(s), f"{name or 'scenario'}.png",
-                   "image/png", key="bp_png", on_click="ignore")
-if st.button("Put this scenario in the page URL (to share)", key="bp_share", icon=":material/link:"):
-    st.session_state["bp_sharing"] = True
-if st.session_state.get("bp_sharing"):  # from then on the URL follows the inputs, so a copied link is never stale
-    query = s.to_query()
-    _put_in_url(query)
-    st.caption(f"Share this page's address: it follows the inputs above; its scenario query part is "
-               f"`?{urlencode(query)}`.")
+        st.stop()
+    if st.session_state.get("bp_saved_inputs") != kept:  # once per change; inputs that work only
+        state.save_budget_inputs(kept)
+        st.session_state["bp_saved_inputs"] = kept
+
+    _options(s, table, sens)
+    _measured_or_assumed(s)
+    _scenario_files(s)
+
+
+main()

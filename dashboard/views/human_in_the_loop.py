@@ -10,9 +10,10 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from analysis import datasets, hitl, measurements  # noqa: E402
-from analysis import learning_curves as lc  # noqa: E402
-from analysis.errors import InputError  # noqa: E402
+from analysis.core.errors import InputError  # noqa: E402
+from analysis.data import datasets, sources  # noqa: E402
+from analysis.lab import human_in_the_loop as hitl
+from analysis.planning import measurements  # noqa: E402
 from dashboard import common  # noqa: E402
 
 MODES = {"classification": "Simulated: a classifier on an embedded data set",
@@ -35,7 +36,7 @@ def _scores(mode: str):
     """The (run, confidence, correct) table for the chosen data and a description, or stop the page."""
     if mode == "classification":
         c1, c2 = st.columns([3, 1])
-        source = c1.selectbox("Data", list(lc.SOURCES), format_func=lambda s: lc.SOURCES[s][0], key="hitl_source")
+        source = c1.selectbox("Data", list(sources.SOURCES), format_func=lambda s: sources.SOURCES[s][0], key="hitl_source")
         seeds = int(c2.number_input("Seeds", 1, 10, 3, key="hitl_seeds", help="cross-validation splits, each its own"))
         df = hitl.stored_classification(source, seeds)
         if df is None:
@@ -45,7 +46,7 @@ def _scores(mode: str):
                 st.stop()
             with st.spinner("Cross-validating..."):
                 df = hitl.cached_classification(source, seeds)
-        return df, f"Simulated: SVM on {lc.SOURCES[source][0]}", "seeds (cross-validation splits)"
+        return df, f"Simulated: SVM on {sources.SOURCES[source][0]}", "seeds (cross-validation splits)"
     if mode == "detection":
         ds = common.current_dataset()
         truth, pred = common.truth_and_predictions(ds, "hitl")
@@ -98,56 +99,60 @@ def _share_chart(summary: pd.DataFrame, runs_label: str) -> go.Figure:
     return fig
 
 
-st.title("Human in the loop")
-st.caption("The model labels what it is sure about; people label the rest. The threshold must be *provably* safe: "
-           "the accepted answers must reach the target accuracy with the stated probability (a one-sided "
-           "Clopper-Pearson bound, Bonferroni-corrected over 20 coverage steps), measured on answers the model "
-           "did not train on. Few scored answers cannot prove a high target: say so rather than guess.")
-mode = st.radio("Data", list(MODES), format_func=MODES.get, key="hitl_mode", horizontal=True)
-c1, c2 = st.columns(2)
-target = float(c1.number_input("Target accuracy of auto-accepted answers", 0.5, 0.99999, 0.999, step=0.001,
-                               format="%.4f", key="hitl_target"))
-level = float(c2.number_input("Probability that the target holds", 0.5, 0.999, 0.95, step=0.01, format="%.3f",
-                              key="hitl_level"))
-scores, what, runs_label = _scores(mode)
-if mode == "classification":
-    st.caption(":material/science: **Simulated.** Confidences of a real classifier on a real data set, out-of-fold.")
-elif mode == "detection":
-    st.caption("Each predicted box is one answer, right when it matches a truth box of its class at IoU >= 0.5. "
-               "Objects the model misses are not among the answers: people still draw those (see Pre-labelling).")
-targets = tuple(sorted(set(hitl.TARGETS) | {target}))
-try:
-    summary, band, by_run = _analysis(scores, targets, level)
-except InputError as e:
-    st.error(str(e))
-    st.stop()
-first = by_run[(by_run["run"] == by_run["run"].min()) & (by_run["target"] == target)].iloc[0].to_dict()
-first["threshold"] = None if pd.isna(first["threshold"]) else first["threshold"]
-row = summary.set_index("target").loc[target]
-st.plotly_chart(_curve_chart(band, target, first, runs_label), width="stretch")
+def main():
+    st.title("Human in the loop")
+    st.caption("The model labels what it is sure about; people label the rest. The threshold must be *provably* safe: "
+               "the accepted answers must reach the target accuracy with the stated probability (a one-sided "
+               "Clopper-Pearson bound, Bonferroni-corrected over 20 coverage steps), measured on answers the model "
+               "did not train on. Few scored answers cannot prove a high target: say so rather than guess.")
+    mode = st.radio("Data", list(MODES), format_func=MODES.get, key="hitl_mode", horizontal=True)
+    c1, c2 = st.columns(2)
+    target = float(c1.number_input("Target accuracy of auto-accepted answers", 0.5, 0.99999, 0.999, step=0.001,
+                                   format="%.4f", key="hitl_target"))
+    level = float(c2.number_input("Probability that the target holds", 0.5, 0.999, 0.95, step=0.01, format="%.3f",
+                                  key="hitl_level"))
+    scores, what, runs_label = _scores(mode)
+    if mode == "classification":
+        st.caption(":material/science: **Simulated.** Confidences of a real classifier on a real data set, out-of-fold.")
+    elif mode == "detection":
+        st.caption("Each predicted box is one answer, right when it matches a truth box of its class at IoU >= 0.5. "
+                   "Objects the model misses are not among the answers: people still draw those (see Pre-labelling).")
+    targets = tuple(sorted(set(hitl.TARGETS) | {target}))
+    try:
+        summary, band, by_run = _analysis(scores, targets, level)
+    except InputError as e:
+        st.error(str(e))
+        st.stop()
+    first = by_run[(by_run["run"] == by_run["run"].min()) & (by_run["target"] == target)].iloc[0].to_dict()
+    first["threshold"] = None if pd.isna(first["threshold"]) else first["threshold"]
+    row = summary.set_index("target").loc[target]
+    st.plotly_chart(_curve_chart(band, target, first, runs_label), width="stretch")
 
-st.markdown(f"**{what}**: {first['n']:,} scored answers. At **{target:.2%}** with probability {level:.0%}, people label "
-            f"**{row['human_share']:.0%}** of the items (80% band {row['human_low']:.0%} to {row['human_high']:.0%} "
-            f"over {int(row['runs'])} {runs_label}).")
-if first["threshold"] is None:
-    st.warning(f"No threshold is provably safe on the first run: {first['reason']}. Everything goes to people.")
-else:
-    st.markdown(f"First run: accept answers with confidence **>= {first['threshold']:.4f}**: "
-                f"{first['accepted']:,} answers ({first['auto_share']:.0%}) with {first['errors']} errors, accuracy "
-                f"{first['accuracy']:.3%}, provably at least {first['accuracy_lower']:.3%}.")
-st.plotly_chart(_share_chart(summary, runs_label), width="stretch")
-st.dataframe(summary.rename(columns={"runs_accepting": "runs with a safe threshold"}), hide_index=True,
-             width="stretch", column_config={
-                 "target": st.column_config.NumberColumn(format="%.4f"),
-                 **{c: st.column_config.NumberColumn(format="percent") for c in ("human_share", "human_low",
-                                                                                 "human_high")},
-                 "threshold": st.column_config.NumberColumn("mean threshold", format="%.4f")})
-st.caption(f"Proving {target:.2%} at {level:.0%} needs at least {hitl.min_items(target, level):,} accepted answers "
-           "with no error; more scored answers lower the share left to people.")
+    st.markdown(f"**{what}**: {first['n']:,} scored answers. At **{target:.2%}** with probability {level:.0%}, people label "
+                f"**{row['human_share']:.0%}** of the items (80% band {row['human_low']:.0%} to {row['human_high']:.0%} "
+                f"over {int(row['runs'])} {runs_label}).")
+    if first["threshold"] is None:
+        st.warning(f"No threshold is provably safe on the first run: {first['reason']}. Everything goes to people.")
+    else:
+        st.markdown(f"First run: accept answers with confidence **>= {first['threshold']:.4f}**: "
+                    f"{first['accepted']:,} answers ({first['auto_share']:.0%}) with {first['errors']} errors, accuracy "
+                    f"{first['accuracy']:.3%}, provably at least {first['accuracy_lower']:.3%}.")
+    st.plotly_chart(_share_chart(summary, runs_label), width="stretch")
+    st.dataframe(summary.rename(columns={"runs_accepting": "runs with a safe threshold"}), hide_index=True,
+                 width="stretch", column_config={
+                     "target": st.column_config.NumberColumn(format="%.4f"),
+                     **{c: st.column_config.NumberColumn(format="percent") for c in ("human_share", "human_low",
+                                                                                     "human_high")},
+                     "threshold": st.column_config.NumberColumn("mean threshold", format="%.4f")})
+    st.caption(f"Proving {target:.2%} at {level:.0%} needs at least {hitl.min_items(target, level):,} accepted answers "
+               "with no error; more scored answers lower the share left to people.")
 
-st.subheader("Use in the budget planner")
-value, note, detail = hitl.measurement(summary, target, what)
-st.caption(f"Sets the planner's *Share of items people still label* to {value:.0%}.")
-if st.button("Use this number in the budget", key="hitl_use", icon=":material/payments:"):
-    measurements.record("human_share", value, note, detail)
-    st.success(f"The budget planner now uses a human share of {value:.0%} (measured).")
+    st.subheader("Use in the budget planner")
+    value, note, detail = hitl.measurement(summary, target, what)
+    st.caption(f"Sets the planner's *Share of items people still label* to {value:.0%}.")
+    if st.button("Use this number in the budget", key="hitl_use", icon=":material/payments:"):
+        measurements.record("human_share", value, note, detail)
+        st.success(f"The budget planner now uses a human share of {value:.0%} (measured).")
+
+
+main()

@@ -2,74 +2,72 @@
 
 import streamlit as st
 
-from analysis import datasets, label_errors_fo
-from analysis.errors import InputError
+from analysis.core.errors import InputError
+from analysis.data import datasets
+from analysis.label_errors import fo_adapter as label_errors_fo
 from dashboard import common
 
-ds = common.current_dataset()
-st.title(f"Label errors: {ds.name}")
-st.caption("Compares the ground truth with a model's predictions and ranks likely annotation errors: "
-           "badly drawn boxes (low IoU), objects nobody labelled (missing), boxes on nothing (spurious), "
-           "wrong classes and duplicate boxes. Scores are in [0, 1]; higher means more likely a real error.")
 
-fields = datasets.detection_fields(ds)
-if len(fields) < 2:
-    st.warning("This page needs a ground-truth field and a predictions field (with confidences). "
-               "Import predictions with your data on the Load data page.")
-    st.stop()
-c1, c2 = st.columns(2)
-gt_field = c1.selectbox("Ground truth field", fields,
-                        index=fields.index(datasets.GT_FIELD) if datasets.GT_FIELD in fields else 0)
-pred_fields = [f for f in fields if f != gt_field]
-pred_field = c2.selectbox("Predictions field", pred_fields,
-                          index=pred_fields.index(datasets.PRED_FIELD) if datasets.PRED_FIELD in pred_fields else 0)
+def main():
+    ds = common.current_dataset()
+    st.title(f"Label errors: {ds.name}")
+    st.caption("Compares the ground truth with a model's predictions and ranks likely annotation errors: "
+               "badly drawn boxes (low IoU), objects nobody labelled (missing), boxes on nothing (spurious), "
+               "wrong classes and duplicate boxes. Scores are in [0, 1]; higher means more likely a real error.")
 
-crop_classifier = st.checkbox(
-    "Second opinion from a crop classifier (class, object or not, where)", value=False,
-    help="A small CNN looks at every box with its surroundings and says its class (or background), where the "
-         "object's box is and how well the drawn box fits it; each image is judged by a model trained on the other images' labels (cross-validated). "
-         "Helps when the detector confuses classes or places boxes loosely. Trains three small models, reading "
-         "the images twice (to train, then to judge): 1-3 minutes for 2,000 boxes on 2 cores.")
-if st.button("Find label errors", type="primary", icon=":material/search:"):
-    bar = st.progress(0.0, "Ranking error candidates")
+    gt_field, pred_field = common.truth_and_predictions(ds, None, default_truth=datasets.GT_FIELD,
+                                                        truth_label="Ground truth field", truth_help=None,
+                                                        need="a ground-truth field")
+
+    crop_classifier = st.checkbox(
+        "Second opinion from a crop classifier (class, object or not, where)", value=False,
+        help="A small CNN looks at every box with its surroundings and says its class (or background), where the "
+             "object's box is and how well the drawn box fits it; each image is judged by a model trained on the other images' labels (cross-validated). "
+             "Helps when the detector confuses classes or places boxes loosely. Trains three small models, reading "
+             "the images twice (to train, then to judge): 1-3 minutes for 2,000 boxes on 2 cores.")
+    if st.button("Find label errors", type="primary", icon=":material/search:"):
+        bar = st.progress(0.0, "Ranking error candidates")
+        try:
+            label_errors_fo.find_label_errors(ds, gt_field=gt_field, pred_field=pred_field,
+                                              crop_classifier=crop_classifier,
+                                              progress=bar.progress)
+        except InputError as e:
+            st.error(str(e))
+        bar.empty()
+
     try:
-        label_errors_fo.find_label_errors(ds, gt_field=gt_field, pred_field=pred_field,
-                                          crop_classifier=crop_classifier,
-                                          progress=bar.progress)
+        candidates = label_errors_fo.load_candidates(ds)
     except InputError as e:
         st.error(str(e))
-    bar.empty()
+        st.stop()
+    run = label_errors_fo.last_run(ds)
+    if run is None:
+        st.info("No results yet: press **Find label errors**.")
+        st.stop()
+    # say which fields the results compare: a failed run with other fields leaves the previous results in place
+    st.caption(f"Results of the last run: ground truth '{run['gt_field']}' against predictions '{run['pred_field']}', "
+               f"{run['finished_at']:%Y-%m-%d %H:%M} UTC, candidates scoring {run['min_score']:g} or more. A label that "
+               "is a candidate of several types is counted once, under its strongest.")
+    if candidates.empty:
+        st.success("The last run found no error candidates.")
+        st.stop()
 
-try:
-    candidates = label_errors_fo.load_candidates(ds)
-except InputError as e:
-    st.error(str(e))
-    st.stop()
-run = label_errors_fo.last_run(ds)
-if run is None:
-    st.info("No results yet: press **Find label errors**.")
-    st.stop()
-# say which fields the results compare: a failed run with other fields leaves the previous results in place
-st.caption(f"Results of the last run: ground truth '{run['gt_field']}' against predictions '{run['pred_field']}', "
-           f"{run['finished_at']:%Y-%m-%d %H:%M} UTC, candidates scoring {run['min_score']:g} or more. A label that "
-           "is a candidate of several types is counted once, under its strongest.")
-if candidates.empty:
-    st.success("The last run found no error candidates.")
-    st.stop()
+    types = sorted(candidates["error_type"].unique())
+    chosen = st.multiselect("Error types", types, default=types)
+    shown = candidates[candidates["error_type"].isin(chosen)]
+    cols = st.columns(len(types))
+    for col, t in zip(cols, types):
+        col.metric(t, f"{(candidates['error_type'] == t).sum():,}")
+    # FiftyOne's boxes are relative: say so, as the CLI writes pixels
+    st.dataframe(shown, width="stretch", hide_index=True, column_config={
+        k: st.column_config.NumberColumn(f"{k} (fraction)", format="%.3f", help=f"{what}, as a fraction of the image's "
+                                         f"{side} (FiftyOne's relative box)")
+        for k, what, side in (("x", "Left edge", "width"), ("y", "Top edge", "height"), ("w", "Width", "width"),
+                              ("h", "Height", "height"))})
+    if "sample_id" in shown and len(shown):
+        common.open_in_fiftyone(ds.select(shown["sample_id"].unique().tolist()[:1000], ordered=True),
+                                "Open these images in FiftyOne", key="fo_label_errors",
+                                help="At most the first 1,000 images of the table, in ranking order.")
 
-types = sorted(candidates["error_type"].unique())
-chosen = st.multiselect("Error types", types, default=types)
-shown = candidates[candidates["error_type"].isin(chosen)]
-cols = st.columns(len(types))
-for col, t in zip(cols, types):
-    col.metric(t, f"{(candidates['error_type'] == t).sum():,}")
-# FiftyOne's boxes are relative: say so, as the CLI writes pixels
-st.dataframe(shown, width="stretch", hide_index=True, column_config={
-    k: st.column_config.NumberColumn(f"{k} (fraction)", format="%.3f", help=f"{what}, as a fraction of the image's "
-                                     f"{side} (FiftyOne's relative box)")
-    for k, what, side in (("x", "Left edge", "width"), ("y", "Top edge", "height"), ("w", "Width", "width"),
-                          ("h", "Height", "height"))})
-if "sample_id" in shown and len(shown):
-    common.open_in_fiftyone(ds.select(shown["sample_id"].unique().tolist()[:1000], ordered=True),
-                            "Open these images in FiftyOne", key="fo_label_errors",
-                            help="At most the first 1,000 images of the table, in ranking order.")
+
+main()

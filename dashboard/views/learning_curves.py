@@ -10,13 +10,16 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from analysis import curve_fit  # noqa: E402
-from analysis import learning_curves as lc  # noqa: E402
-from analysis.errors import InputError  # noqa: E402
+from analysis.core.errors import InputError  # noqa: E402
+from analysis.data import sources  # noqa: E402
+from analysis.planning import curve_fit, experiments  # noqa: E402
+from analysis.planning import learning_curves as lc  # noqa: E402
+from dashboard import state  # noqa: E402
 
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
 RESULT_KEY = "lc_result"  # what the budget planner reads
 IMPORT = "Import a CSV"
+
 TARGET, METRIC_NAME = "Target metric", "Metric name"  # widget labels (tests find the widgets by them)
 
 
@@ -40,7 +43,7 @@ def _verdicts(points: pd.DataFrame, higher_is_better: bool, target: float) -> di
 @st.cache_data(ttl=30, show_spinner=False)
 def _sources() -> list[str]:
     """Embedded sources, then the crops of every FiftyOne detection dataset (re-listed every 30 s)."""
-    return list(lc.SOURCES) + lc.crop_sources()
+    return list(sources.SOURCES) + sources.crop_sources()
 
 
 CHOICES = ("lc_mode", "lc_source", "lc_models", "lc_sizes", "lc_seeds")
@@ -48,13 +51,13 @@ CHOICES = ("lc_mode", "lc_source", "lc_models", "lc_sizes", "lc_seeds")
 
 def _reopen_last_view() -> None:
     """A new session opens where the last one left off: its choices, and its imported points if any."""
-    last = lc.load_last_view()
+    last = state.load_last_view()
     if last is None:
         return
     view, imported = last
     if imported is not None:
         st.session_state.update(lc_mode=IMPORT, lc_imported=(imported, view["imported"]))
-    elif view.get("source") in _sources() and set(view.get("models", [])) <= set(lc.MODELS):
+    elif view.get("source") in _sources() and set(view.get("models", [])) <= set(experiments.MODELS):
         st.session_state.update(lc_source=view["source"], lc_models=view["models"], lc_sizes=view["n_sizes"],
                                 lc_seeds=view["seeds"])
 
@@ -62,7 +65,7 @@ def _reopen_last_view() -> None:
 def _remember(view: dict, points: pd.DataFrame | None = None) -> None:
     """Persist the page's choices (once per change, not on every rerun)."""
     if st.session_state.get("lc_remembered") != view:
-        lc.save_last_view(view, points)
+        state.save_last_view(view, points)
         st.session_state["lc_remembered"] = view
 
 
@@ -89,18 +92,18 @@ def _points() -> tuple[pd.DataFrame | None, str]:
         st.session_state["lc_imported"] = (points, up.name)
         return points, up.name
     c1, c2, c3, c4 = st.columns([2, 3, 1, 1])
-    source = c1.selectbox("Data", _sources(), format_func=lc.describe_source, key="lc_source",
+    source = c1.selectbox("Data", _sources(), format_func=sources.describe_source, key="lc_source",
                           help="Embedded data sets, or the object crops of a loaded detection dataset (class = the "
                                "box's label)")
-    models = c2.multiselect("Model families", list(lc.MODELS), list(lc.DEFAULT_MODELS),
-                            format_func=lambda m: lc.MODELS[m], key="lc_models")
+    models = c2.multiselect("Model families", list(experiments.MODELS), list(experiments.DEFAULT_MODELS),
+                            format_func=lambda m: experiments.MODELS[m], key="lc_models")
     n_sizes = c3.number_input("Sizes", 3, 16, 8, key="lc_sizes", help="log-spaced training-set sizes")
     seeds = c4.number_input("Seeds", 1, 10, 3, key="lc_seeds", help="runs per size")
     if not models:
         st.info("Pick at least one model family.")
         return None, ""
     try:  # crops of a dataset are read (and checked) here
-        df = lc.stored_experiment(source, models, int(n_sizes), int(seeds))
+        df = experiments.stored_experiment(source, models, int(n_sizes), int(seeds))
     except InputError as e:
         st.error(f"{e}. Pick another data source, or load a dataset with ground-truth boxes on the Load data page.")
         return None, ""
@@ -111,14 +114,14 @@ def _points() -> tuple[pd.DataFrame | None, str]:
             return None, ""
         bar = st.progress(0.0, "Starting workers...")
         try:
-            df = lc.cached_experiment(source, models, int(n_sizes), int(seeds),
+            df = experiments.cached_experiment(source, models, int(n_sizes), int(seeds),
                                       progress=lambda f, m: bar.progress(f, m))
         except InputError as e:
             st.error(str(e))
             return None, ""
         bar.empty()
     _remember({"source": source, "models": models, "n_sizes": int(n_sizes), "seeds": int(seeds)})
-    return df[["model", "n_labels", "seed", "metric"]], lc.describe_source(source)
+    return df[["model", "n_labels", "seed", "metric"]], sources.describe_source(source)
 
 
 def _chart(points, fits, target, higher_is_better, answers, metric_name):
@@ -150,51 +153,34 @@ def _chart(points, fits, target, higher_is_better, answers, metric_name):
     return fig
 
 
-st.title("Learning curves")
-st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
-           "on the gap to a perfect score: a power law with a ceiling, its exponent and ceiling guided by a prior "
-           "learned on real curves, averaged with another form (e.g. pow3+pow2) when that one extrapolated clearly "
-           "better inside the data; bands are "
-           "80% bootstrap intervals widened by the extrapolation error measured on real curves.")
-points, origin = _points()
-if points is None:
-    st.stop()
-
-points_hash = int(pd.util.hash_pandas_object(points, index=False).sum())
-kept = st.session_state.get("lc_reading") or lc.load_last_reading()
-kept = kept if kept and kept.get("points") == points_hash else {}  # how these points were read last
-if "lc_lower" not in st.session_state and kept:  # a new session, or back from another page: widget state is gone
-    st.session_state["lc_lower"] = kept["lower"]
-c1, c2, c3 = st.columns(3)
-lower = c2.checkbox("Lower is better (error, loss)", key="lc_lower")
-# New points (or the other direction) get new widgets with their own default target and metric name: a
-# widget keeps what the browser last sent for its key, so only a new key shows the new default.
-data_key = (points_hash, lower)
-if st.session_state.get("lc_data_key") != data_key:
-    st.session_state["lc_data_key"] = data_key
-    st.session_state["lc_data_version"] = st.session_state.get("lc_data_version", 0) + 1
-version = st.session_state["lc_data_version"]
-default_target = lc.default_target(points["metric"], not lower)
-kept = kept if kept.get("lower") == lower else {}
-# the values go in through the state only: a default value beside it makes Streamlit warn
-st.session_state.setdefault(f"lc_metric_name_{version}", kept.get("metric_name", "error" if lower else "accuracy"))
-st.session_state.setdefault(f"lc_target_{version}", kept.get("target", default_target))
-metric_name = c3.text_input(METRIC_NAME, key=f"lc_metric_name_{version}")
-target = c1.number_input(TARGET, step=0.005, format="%.3f", key=f"lc_target_{version}")
-reading = {"points": points_hash, "lower": lower, "target": target, "metric_name": metric_name}
-if st.session_state.get("lc_reading") != reading:
-    st.session_state["lc_reading"] = reading
-    lc.save_last_reading(reading)
-try:
-    fits = _fits(points, not lower)
-    answers = {name: lc.summarize(fit, target) for name, fit in fits.items()}
-except InputError as e:
-    st.error(str(e))
-    st.stop()
-
-st.plotly_chart(_chart(points, fits, target, not lower, answers, metric_name), width="stretch")
-for v in _verdicts(points, not lower, target).values():
-    st.markdown(v["text"])
+def _reading(points: pd.DataFrame) -> tuple[bool, float, str]:
+    """Direction, target and metric name for these points: as they were last read, else their defaults."""
+    points_hash = int(pd.util.hash_pandas_object(points, index=False).sum())
+    kept = st.session_state.get("lc_reading") or state.load_last_reading()
+    kept = kept if kept and kept.get("points") == points_hash else {}  # how these points were read last
+    if "lc_lower" not in st.session_state and kept:  # a new session, or back from another page: widget state is gone
+        st.session_state["lc_lower"] = kept["lower"]
+    c1, c2, c3 = st.columns(3)
+    lower = c2.checkbox("Lower is better (error, loss)", key="lc_lower")
+    # New points (or the other direction) get new widgets with their own default target and metric name: a
+    # widget keeps what the browser last sent for its key, so only a new key shows the new default.
+    data_key = (points_hash, lower)
+    if st.session_state.get("lc_data_key") != data_key:
+        st.session_state["lc_data_key"] = data_key
+        st.session_state["lc_data_version"] = st.session_state.get("lc_data_version", 0) + 1
+    version = st.session_state["lc_data_version"]
+    default_target = lc.default_target(points["metric"], not lower)
+    kept = kept if kept.get("lower") == lower else {}
+    # the values go in through the state only: a default value beside it makes Streamlit warn
+    st.session_state.setdefault(f"lc_metric_name_{version}", kept.get("metric_name", "error" if lower else "accuracy"))
+    st.session_state.setdefault(f"lc_target_{version}", kept.get("target", default_target))
+    metric_name = c3.text_input(METRIC_NAME, key=f"lc_metric_name_{version}")
+    target = c1.number_input(TARGET, step=0.005, format="%.3f", key=f"lc_target_{version}")
+    reading = {"points": points_hash, "lower": lower, "target": target, "metric_name": metric_name}
+    if st.session_state.get("lc_reading") != reading:
+        st.session_state["lc_reading"] = reading
+        state.save_last_reading(reading)
+    return lower, target, metric_name
 
 
 def _labels(answer: dict, key: str, never: str) -> str:
@@ -202,32 +188,58 @@ def _labels(answer: dict, key: str, never: str) -> str:
     return never if lt is None else curve_fit.upper_end_text(lt[key])
 
 
-table = pd.DataFrame([
-    {"model": name, "form": a["form"], "ceiling": round(a["ceiling"], 4),
-     "labels to target": _labels(a, "estimate", "not reached"),
-     "80% low": _labels(a, "low", "not reached"), "80% high": _labels(a, "high", "not reached"),
-     "P(ceiling below target)": a["p_ceiling_below_target"],
-     "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
-                                                      if np.isfinite(e))}
-    for name, a in answers.items()])
-st.dataframe(table, hide_index=True, width="stretch",  # a percentage, as the verdicts write it
-             column_config={"P(ceiling below target)": st.column_config.NumberColumn(format="percent")})
+def _answers_table(answers: dict, fits: dict) -> None:
+    table = pd.DataFrame([
+        {"model": name, "form": a["form"], "ceiling": round(a["ceiling"], 4),
+         "labels to target": _labels(a, "estimate", "not reached"),
+         "80% low": _labels(a, "low", "not reached"), "80% high": _labels(a, "high", "not reached"),
+         "P(ceiling below target)": a["p_ceiling_below_target"],
+         "extrapolation test (RMSE of log gap)": ", ".join(f"{f} {e:.3f}" for f, e in fits[name].holdout_error.items()
+                                                          if np.isfinite(e))}
+        for name, a in answers.items()])
+    st.dataframe(table, hide_index=True, width="stretch",  # a percentage, as the verdicts write it
+                 column_config={"P(ceiling below target)": st.column_config.NumberColumn(format="percent")})
 
-st.subheader("Use in the budget planner")
-best = min(answers, key=lambda m: (answers[m]["labels_to_target"] or {}).get("estimate", np.inf))
-model = st.selectbox("Model whose curve the planner uses", list(answers), index=list(answers).index(best),
-                     key="lc_plan_model")
-# "now" is this model's largest run: models may stop at different sizes
-own = points[points["model"] == model]
-n_now = int(own["n_labels"].max())
-current = own.loc[own["n_labels"] == n_now, "metric"].mean()
-if st.button("Send to the budget planner", key="lc_send", icon=":material/payments:"):
-    result = {"source": origin, "model": model, "target": target, "higher_is_better": not lower,
-              "current_labels": n_now, "current_metric": float(current), **answers[model]}
-    st.session_state[RESULT_KEY] = result
-    lc.save_latest(result)
-    st.success(f"Saved: the planner now uses {model}'s curve ({origin}).")
 
-with st.expander("Points"):
-    st.dataframe(points, hide_index=True)
-    st.download_button("Download points CSV", points.to_csv(index=False), "learning_curve_points.csv", "text/csv")
+def _send_to_planner(points: pd.DataFrame, answers: dict, target: float, higher_is_better: bool, origin: str) -> None:
+    st.subheader("Use in the budget planner")
+    best = min(answers, key=lambda m: (answers[m]["labels_to_target"] or {}).get("estimate", np.inf))
+    model = st.selectbox("Model whose curve the planner uses", list(answers), index=list(answers).index(best),
+                         key="lc_plan_model")
+    if st.button("Send to the budget planner", key="lc_send", icon=":material/payments:"):
+        result = lc.planner_answer(points, model, answers[model], target, higher_is_better, origin)
+        st.session_state[RESULT_KEY] = result
+        state.save_latest(result)
+        st.success(f"Saved: the planner now uses {model}'s curve ({origin}).")
+
+
+def main():
+    st.title("Learning curves")
+    st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
+               "on the gap to a perfect score: a power law with a ceiling, its exponent and ceiling guided by a prior "
+               "learned on real curves, averaged with another form (e.g. pow3+pow2) when that one extrapolated clearly "
+               "better inside the data; bands are "
+               "80% bootstrap intervals widened by the extrapolation error measured on real curves.")
+    points, origin = _points()
+    if points is None:
+        st.stop()
+    lower, target, metric_name = _reading(points)
+    try:
+        fits = _fits(points, not lower)
+        answers = {name: lc.summarize(fit, target) for name, fit in fits.items()}
+    except InputError as e:
+        st.error(str(e))
+        st.stop()
+
+    st.plotly_chart(_chart(points, fits, target, not lower, answers, metric_name), width="stretch")
+    for v in _verdicts(points, not lower, target).values():
+        st.markdown(v["text"])
+    _answers_table(answers, fits)
+    _send_to_planner(points, answers, target, not lower, origin)
+
+    with st.expander("Points"):
+        st.dataframe(points, hide_index=True)
+        st.download_button("Download points CSV", points.to_csv(index=False), "learning_curve_points.csv", "text/csv")
+
+
+main()

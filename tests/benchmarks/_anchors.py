@@ -1,7 +1,7 @@
 """Reference rankings the label-error benchmark compares against.
 
 Each function takes the engine's GT / prediction tables (pixels, COCO xywh;
-see :func:`analysis.label_errors.coco_to_frames`) and returns ``{error_type:
+see :func:`analysis.label_errors.engine.coco_to_frames`) and returns ``{error_type:
 DataFrame}`` with columns ``score`` (higher = more likely an error) and
 ``ann_id`` (GT-based types) or ``pred_id`` + ``x, y, w, h`` (``missing``),
 so that all methods are scored by the same protocol.
@@ -44,9 +44,10 @@ def brain_rankings(gt: pd.DataFrame, pred: pd.DataFrame, sizes: dict, pred_probs
 
     ``sizes`` maps image id -> (width, height). Images need not exist on disk.
     """
-    import analysis  # noqa: F401  (FiftyOne environment defaults)
     import fiftyone as fo
     import fiftyone.brain as fob
+
+    import analysis  # noqa: F401  (FiftyOne environment defaults)
 
     logits = None if pred_probs is None else np.log(np.clip(pred_probs.to_numpy(np.float64), 1e-6, None))
     ds = fo.Dataset()

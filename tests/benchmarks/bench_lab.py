@@ -9,18 +9,18 @@ variant) supplies the detection figures; its ``clean_ground_truth`` is the truth
 other processes slow the wall times.
 """
 
-import _isolated  # noqa: F401  (private data folder; before analysis imports)
-
 import argparse
 import os
 import time
 
+import _isolated  # noqa: F401  (private data folder; before analysis imports)
 import pandas as pd
 
-from analysis import consensus as cs
-from analysis import demo, hitl
-from analysis import learning_curves as lc
-from analysis import prelabel as pl
+from analysis.data import sources
+from analysis.demo import dataset as demo
+from analysis.lab import consensus as cs
+from analysis.lab import human_in_the_loop as hitl
+from analysis.lab import prelabelling as pl
 
 
 def _pct(v):
@@ -46,7 +46,7 @@ def _hitl(scores: pd.DataFrame, what: str, t0: float) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", choices=list(lc.SOURCES), default="mnist5k")
+    parser.add_argument("--source", choices=list(sources.SOURCES), default="mnist5k")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--fast-demo", action="store_true")

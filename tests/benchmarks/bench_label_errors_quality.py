@@ -4,7 +4,7 @@ Usage::
 
     python tests/benchmarks/bench_label_errors_quality.py [--cases NAME ...] [--root DIR] [--no-anchors]
 
-For each case of :data:`analysis.demo_case.BENCHMARK_CASES` (built on first
+For each case of :data:`analysis.demo.case.BENCHMARK_CASES` (built on first
 use under ``--root``, default ``$LABELDASH_HOME/bench_cases``; synthetic scenes
 with injected label errors and a real CPU detector trained on the noisy
 labels), it ranks the noisy ground truth with this engine (default
@@ -27,7 +27,7 @@ Protocol (the same for every method):
 
 Rows: ``engine`` (detector only), ``engine (scores only)`` (without the
 detector's class probabilities), ``engine + crop classifier`` (with the
-second opinion of :mod:`analysis.crop_classifier` on every box's class,
+second opinion of :mod:`analysis.label_errors.crop_classifier` on every box's class,
 objectness and place, computed from the case's images), then the anchors.
 
 Goal (issue 3): engine mean AP >= 0.80 on every case, >= 0.25 above the better
@@ -49,12 +49,15 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analysis import label_errors as le  # noqa: E402
-from analysis.crop_classifier import crop_opinion  # noqa: E402
-from analysis.paths import data_home  # noqa: E402
+from analysis.core.boxes import box_iou
+from analysis.core.files import data_home  # noqa: E402
+from analysis.label_errors import coco_files  # noqa: E402
+from analysis.label_errors.crop_classifier import crop_opinion  # noqa: E402
+from analysis.label_errors.engine import find_detection_errors
+from analysis.label_errors.params import ERROR_TYPES
 
 TUNING_CASE = "demo"
-TYPES = le.ERROR_TYPES
+TYPES = ERROR_TYPES
 
 
 def average_precision(scores, hits, n_positive: int) -> float:
@@ -86,7 +89,7 @@ def hits_for(kind: str, ranked: pd.DataFrame, injected: pd.DataFrame) -> np.ndar
         cand = boxes.get(row.image_id)
         if cand is None:
             continue
-        ious = le.box_iou(np.tile([row.x, row.y, row.w, row.h], (len(cand), 1)), np.stack(cand))
+        ious = box_iou(np.tile([row.x, row.y, row.w, row.h], (len(cand), 1)), np.stack(cand))
         ious[found[row.image_id]] = -1
         j = int(np.argmax(ious))
         if ious[j] >= 0.5:
@@ -108,14 +111,14 @@ def score_method(rankings: dict, injected: pd.DataFrame) -> dict:
 
 
 def engine_rankings(gt, pred, pred_probs=None, opinion=None, **params) -> dict:
-    res = le.find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
+    res = find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
     return {kind: res[res["error_type"] == kind].astype({"ann_id": "float"}) for kind in TYPES}
 
 
 def load_case(case_dir: Path):
     instances = json.loads((case_dir / "gt_noisy.json").read_text())
     results = json.loads((case_dir / "predictions.json").read_text())
-    gt, pred, pred_probs = le.coco_to_frames(instances, results)
+    gt, pred, pred_probs = coco_files.coco_to_frames(instances, results)
     injected = pd.read_csv(case_dir / "injected_errors.csv")
     sizes = {im["id"]: (im["width"], im["height"]) for im in instances["images"]}
     info = json.loads((case_dir / "case.json").read_text())
@@ -124,7 +127,7 @@ def load_case(case_dir: Path):
 
 
 def ensure_case(name: str, root: Path, train_budget_s: float) -> Path:
-    from analysis.demo_case import BENCHMARK_CASES, build_case
+    from analysis.demo.case import BENCHMARK_CASES, build_case
 
     case_dir = root / name
     if not (case_dir / "case.json").is_file():
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
                         help="time cap of detector training when building a case; generous so that the "
                              "configured number of steps is reached on a busy machine (reproducible cases)")
     args = parser.parse_args(argv)
-    from analysis.demo_case import BENCHMARK_CASES
+    from analysis.demo.case import BENCHMARK_CASES
 
     root = args.root or data_home() / "bench_cases"
     names = args.cases or list(BENCHMARK_CASES)

@@ -6,7 +6,7 @@ Usage::
         [--fo-sizes 1000 5000] [--brain-images 1000] [--case DIR [--crop-classifier]
         [--crop-sizes 2000 8000 20000 [--crop-steps 25]]]
 
-1. Pure engine (:func:`analysis.label_errors.find_detection_errors`) on
+1. Pure engine (:func:`analysis.label_errors.engine.find_detection_errors`) on
    synthetic tables of N images, each with ``--boxes`` GT and as many
    predicted boxes; every size runs in a fresh process limited to 2 CPU cores
    (``os.sched_setaffinity``), reporting wall time and the process's peak RSS
@@ -14,7 +14,7 @@ Usage::
 2. FiftyOne end to end: a dataset of N images (the demo case's val images
    replicated when ``--case`` points at a built case, otherwise synthetic
    scenes; ~10 GT + ~10 predicted boxes per image) is created (not timed),
-   then :func:`analysis.label_errors_fo.find_label_errors` is timed: bulk
+   then :func:`analysis.label_errors.fo_adapter.find_label_errors` is timed: bulk
    reads, engine, clearing old results, bulk writes, run record.
    ``evaluate_detections`` + ``compute_mistakenness`` is timed on the first
    ``--brain-images`` samples of the same dataset (it loops over samples in
@@ -23,7 +23,7 @@ Usage::
    (needs ``--case``: the samples point at the case's images), the run with
    the crop classifier's second opinion is timed too.
 3. With ``--crop-sizes``: the crop classifier alone
-   (:func:`analysis.crop_classifier.crop_opinion`) on the case's images
+   (:func:`analysis.label_errors.crop_classifier.crop_opinion`) on the case's images
    replicated to each size, in a fresh process on 2 cores, with its peak RSS
    (``--crop-steps`` shortens the training; memory does not depend on it).
 
@@ -76,12 +76,12 @@ def synthetic_tables(n_images: int, boxes: int, seed: int = 0, size=(640, 480), 
 
 def _engine_child(n_images, boxes, queue):
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
-    from analysis import label_errors as le
+    from analysis.label_errors.engine import find_detection_errors
 
     gt, pred = synthetic_tables(n_images, boxes)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     t = time.perf_counter()
-    res = le.find_detection_errors(gt, pred)
+    res = find_detection_errors(gt, pred)
     dt = time.perf_counter() - t
     queue.put((dt, len(res), rss_data, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6))
 
@@ -108,7 +108,7 @@ def bench_engine(sizes, boxes):
 
 def _crop_child(case_dir, n_images, steps, queue):
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
-    from analysis.crop_classifier import crop_opinion
+    from analysis.label_errors.crop_classifier import crop_opinion
 
     gt, pred, _, _, files = case_tables(case_dir, n_images)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
@@ -132,11 +132,11 @@ def bench_crop_classifier(sizes, case_dir, steps):
 def case_tables(case_dir: Path, n_images: int):
     """The case's val split replicated to ``n_images`` images (new image and box ids); also each new image's
     file (the case image it copies)."""
-    from analysis import label_errors as le
+    from analysis.label_errors import coco_files
 
     instances = json.loads((case_dir / "gt_noisy.json").read_text())
     results = json.loads((case_dir / "predictions.json").read_text())
-    gt, pred, probs = le.coco_to_frames(instances, results)
+    gt, pred, probs = coco_files.coco_to_frames(instances, results)
     if probs is not None:  # carried as FiftyOne logits, as the demo dataset has them
         pred["logits"] = list(np.log(np.clip(probs.to_numpy(), 1e-6, None)))
     ids = [im["id"] for im in instances["images"]]
@@ -191,7 +191,7 @@ def build_dataset(gt, pred, sizes, filepaths=None, classes=None):
 def bench_fiftyone(sizes, brain_images, case_dir, crop_classifier=False):
     import fiftyone.brain as fob
 
-    from analysis import label_errors_fo as lefo
+    from analysis.label_errors import fo_adapter as lefo
 
     source = f"demo case {case_dir} replicated" if case_dir else "synthetic scenes"
     print(f"\n== FiftyOne end to end ({source}), find_label_errors: read + engine + write back + run record")

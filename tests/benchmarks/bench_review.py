@@ -32,9 +32,8 @@ import time
 
 import _isolated  # noqa: F401  (isolated FiftyOne database and data folder, before fiftyone)
 import numpy as np
-from PIL import Image
-
 from bench_label_errors_speed import build_dataset, synthetic_tables
+from PIL import Image
 
 NAME = "review-bench"
 
@@ -67,7 +66,7 @@ def _ms(values):
 def build(args):
     import fiftyone as fo
 
-    from analysis import label_errors_fo
+    from analysis.label_errors import fo_adapter as label_errors_fo
 
     t = time.perf_counter()
     gt, pred = synthetic_tables(args.images, args.boxes, seed=2, found_share=args.found_share)
@@ -126,7 +125,8 @@ def bench_gallery(args):
 
 
 def bench_decisions(ds, at, args):
-    from analysis import label_errors_fo, review
+    from analysis.label_errors import fo_adapter as label_errors_fo
+    from analysis.review import store as review
 
     cands = label_errors_fo.load_candidates(ds)
     rng = np.random.default_rng(0)

@@ -1,0 +1,193 @@
+"""Pure tables for the review pages: candidates joined with their decisions, filters, progress per
+type, precision per score band (with a Wilson interval), one-line descriptions and a gallery page's details.
+Inputs and outputs are DataFrames (from :func:`analysis.label_errors.fo_adapter.load_candidates` and
+:func:`analysis.review.store.decisions`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import analysis  # noqa: F401  (FiftyOne environment defaults)
+from analysis.label_errors.params import ERROR_TYPES
+from analysis.review.store import PENDING, STATUSES, label_fields
+
+TYPE_TITLES = {"low_iou": "Low IoU", "missing": "Missing label", "spurious": "Spurious",
+               "wrong_class": "Wrong class", "duplicate": "Duplicate"}
+
+
+def indexed_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
+    """``candidates`` ready for repeated review: indexed by ``label_id``, categorical text columns.
+
+    Same rows, order and columns. Pass the result to :func:`review_table`,
+    :func:`orphaned` and :func:`filter_table` when calling them again and
+    again on one engine run (the page does on every click): the label_id
+    index keeps its hash table between calls and categorical columns filter
+    and count by their codes, which makes those calls ~10x faster on 50,000
+    candidates than on plain string columns.
+    """
+    # object columns: taking rows of 50,000 Python strings is ~10x faster than of pandas' Arrow strings
+    out = candidates.astype({"error_type": pd.CategoricalDtype([*ERROR_TYPES]), "label": "category",
+                             "label_field": "category", "sample_id": object, "filepath": object,
+                             "label_id": object})
+    return out.set_index(pd.Index(out["label_id"], name="label_id"))
+
+
+def label_index(candidates: pd.DataFrame) -> pd.Index:
+    # the index of indexed_candidates() is reused as it is (its hash table is built once)
+    return candidates.index if candidates.index.name == "label_id" else pd.Index(candidates["label_id"])
+
+
+def review_table(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Candidates (:func:`load_candidates`, or :func:`indexed_candidates`) with their review state.
+
+    Adds ``review_status`` (categorical: ``pending`` when undecided,
+    ``confirmed``, ``dismissed``), ``review_by``, ``review_at`` and
+    ``review_comment`` from ``current`` (:func:`decisions`); keeps the
+    candidates' ranking and index.
+    """
+    rows = label_index(candidates).get_indexer(current["label_id"])
+    found = rows >= 0
+    rows = rows[found]
+    states = (PENDING, *STATUSES)
+    codes = np.zeros(len(candidates), dtype=np.int8)
+    codes[rows] = pd.Categorical(current["review_status"].to_numpy()[found], categories=states).codes
+    columns = {"review_status": pd.Categorical.from_codes(codes, categories=states)}
+    for name in ("review_by", "review_at", "review_comment"):  # missing where undecided
+        decided = current[name].to_numpy()[found]
+        when = decided.dtype.kind == "M"
+        values = np.full(len(candidates), np.datetime64("NaT") if when else None, decided.dtype if when else object)
+        values[rows] = decided
+        columns[name] = pd.Series(values, index=candidates.index, dtype=values.dtype)  # no str inference
+    return candidates.assign(**columns)
+
+
+def orphaned(candidates: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Decisions on labels that the latest engine run no longer flags (kept, reported)."""
+    return current[label_index(candidates).get_indexer(current["label_id"]) < 0].reset_index(drop=True)
+
+
+def filter_table(table: pd.DataFrame, *, types=None, classes=None, score_range=(0.0, 1.0), statuses=None,
+                 reviewers=None) -> pd.DataFrame:
+    """Rows of a :func:`review_table` matching every given filter (None = no filter), ranking kept."""
+    keep = table["error_score"].between(*score_range)
+    if types:
+        keep &= table["error_type"].isin(types)
+    if classes:
+        keep &= table["label"].isin(classes)
+    if statuses:
+        keep &= table["review_status"].isin(statuses)
+    if reviewers:
+        keep &= table["review_by"].isin(reviewers)
+    return table[keep]
+
+
+def progress_by_type(table: pd.DataFrame) -> pd.DataFrame:
+    """Per error type: ``total, confirmed, dismissed, pending, reviewed`` counts."""
+    states = [*STATUSES, PENDING]
+    kind = pd.Categorical(table["error_type"], categories=ERROR_TYPES).codes.astype(np.int64)
+    state = pd.Categorical(table["review_status"], categories=states).codes
+    known = (kind >= 0) & (state >= 0)
+    counts = np.bincount(kind[known] * len(states) + state[known], minlength=len(ERROR_TYPES) * len(states))
+    out = pd.DataFrame(counts.reshape(len(ERROR_TYPES), len(states)), index=list(ERROR_TYPES), columns=states)
+    out = out[np.isin(out.index, table["error_type"].unique())]
+    out["reviewed"] = out["confirmed"] + out["dismissed"]
+    out["total"] = out["reviewed"] + out[PENDING]
+    return out.rename_axis(index="error_type", columns=None).reset_index()
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion k/n (NaN where n = 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def precision_by_band(table: pd.DataFrame, edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), z: float = 1.2816) -> pd.DataFrame:
+    """Estimated precision of the candidates per score band: confirmed / reviewed.
+
+    Returns per band (``[low, high)``, the last one closed): ``candidates,
+    reviewed, confirmed, precision`` and the Wilson interval ``low, high``
+    (default z = 1.28: an 80% interval). Tells how far down the ranking
+    reviewing still finds real errors.
+    """
+    edges = np.asarray(edges, dtype=float)
+    n_bands = len(edges) - 1
+    band = np.clip(np.searchsorted(edges, table["error_score"].to_numpy(float), side="right") - 1, 0, n_bands - 1)
+    status = table["review_status"]
+
+    def per_band(mask=None):
+        return np.bincount(band if mask is None else band[mask], minlength=n_bands)
+
+    confirmed = per_band((status == "confirmed").to_numpy())
+    rows = {"band": [f"{edges[b]:.1f}-{edges[b + 1]:.1f}" for b in range(n_bands)], "candidates": per_band(),
+            "reviewed": confirmed + per_band((status == "dismissed").to_numpy()), "confirmed": confirmed}
+    out = pd.DataFrame(rows)
+    k, n = out["confirmed"].to_numpy(float), out["reviewed"].to_numpy(float)
+    out["precision"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    out["low"], out["high"] = wilson_interval(k, n, z)
+    return out
+
+
+def describe(row) -> str:
+    """A card's one-line evidence, e.g. ``Low IoU · IoU 0.62 · pred 0.97``."""
+    title = TYPE_TITLES.get(row["error_type"], str(row["error_type"]))
+    iou = row.get("error_iou")
+    conf = row.get("match_confidence")
+    parts = [title]
+    if row["error_type"] == "wrong_class" and row.get("match_label") is not None:
+        parts.append(f"GT {row['label']} → pred {row['match_label']}")
+    if iou is not None and not pd.isna(iou):
+        parts.append(f"IoU {iou:.2f}")
+    if row["error_type"] == "missing":
+        conf = row.get("confidence")
+    if conf is not None and not pd.isna(conf):
+        parts.append(f"pred {conf:.2f}")
+    parts.append(f"score {row['error_score']:.2f}")
+    return " · ".join(parts)
+
+
+def page_details(dataset, rows: pd.DataFrame) -> pd.DataFrame:
+    """The boxes needed to draw ``rows`` (a few candidates), read in one query.
+
+    Adds ``match_label``, ``match_box`` (relative xywh), ``match_confidence``
+    (the supporting label named by ``error_match_id``), ``confidence`` (the
+    candidate's own, for predictions), ``width``/``height`` and ``boxes``:
+    every box of the sample as ``(field, label, [x, y, w, h], confidence)``
+    for the enlarged view.
+    """
+    if rows.empty:
+        return rows.assign(match_label=None, match_box=None, match_confidence=np.nan, confidence=np.nan,
+                           width=np.nan, height=np.nan, boxes=None)
+    gt_field, pred_field = label_fields(dataset)
+    ids = list(dict.fromkeys(rows["sample_id"]))
+    paths = ["id", "metadata.width", "metadata.height"]
+    for f in (gt_field, pred_field):
+        paths += [f"{f}.detections.id", f"{f}.detections.label", f"{f}.detections.bounding_box",
+                  f"{f}.detections.confidence"]
+    values = dataset.select(ids).values(paths)
+    by_label, per_sample, sizes = {}, {}, {}
+    for i, sid in enumerate(values[0]):
+        sizes[sid] = (values[1][i], values[2][i])
+        boxes = []
+        for k, f in enumerate((gt_field, pred_field)):
+            lids, labels, bbs, confs = (values[3 + 4 * k + j][i] or [] for j in range(4))
+            confs = confs or [None] * len(lids)
+            for lid, lab, bb, c in zip(lids, labels, bbs, confs):
+                by_label[lid] = (lab, bb, c)
+                boxes.append((f, lab, bb, c))
+        per_sample[sid] = boxes
+    out = rows.copy()
+    match = out["error_match_id"].map(lambda m: by_label.get(m, (None, None, None)))
+    out["match_label"] = [m[0] for m in match]
+    out["match_box"] = [m[1] for m in match]
+    out["match_confidence"] = [np.nan if m[2] is None else m[2] for m in match]
+    own = out["label_id"].map(lambda m: by_label.get(m, (None, None, None)))
+    out["confidence"] = [np.nan if m[2] is None else m[2] for m in own]
+    out["width"] = [sizes.get(s, (None, None))[0] for s in out["sample_id"]]
+    out["height"] = [sizes.get(s, (None, None))[1] for s in out["sample_id"]]
+    out["boxes"] = [per_sample.get(s, []) for s in out["sample_id"]]
+    return out

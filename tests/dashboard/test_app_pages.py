@@ -1,0 +1,103 @@
+"""The app's data pages through Streamlit's AppTest, against the real FiftyOne database."""
+
+import json
+import socket
+
+import pytest
+from conftest import APP
+from streamlit.testing.v1 import AppTest
+
+from analysis.data import datasets, importers
+
+
+def _app(dataset=None, port=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if dataset:
+        at.session_state["dataset"] = dataset
+    if port:
+        at.session_state["fo_port"] = port
+    return at
+
+
+@pytest.fixture
+def imported(coco_fixture):
+    importers.import_coco("pages-ds", coco_fixture["images_dir"], coco_fixture["instances_json"],
+                         coco_fixture["predictions_json"], if_exists="overwrite")
+    yield "pages-ds"
+    if "pages-ds" in datasets.list_datasets():
+        datasets.delete("pages-ds")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_overview_shows_counts_and_opens_fiftyone(imported):
+    at = _app(imported, port=_free_port()).run()
+    assert not at.exception
+    assert at.title[0].value == "Dataset overview: pages-ds"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "4"
+    assert metrics["Boxes in ground_truth"] == "8" and metrics["Boxes in predictions"] == "8"
+    assert at.number_input(key="overview_page").value == 1
+    at.button(key="fo_dataset").click().run()
+    assert not at.exception and not at.error
+    assert any("FiftyOne App: http://127.0.0.1:" in c.value for c in at.caption)
+
+
+def test_load_data_imports_coco_and_reports_bad_input(coco_fixture, tmp_path):
+    at = _app()
+    at.switch_page("views/load_data.py").run()
+    assert not at.exception
+    at.text_input(key="import_name").input("ui-import")
+    at.text_input(key="coco_images").input(str(coco_fixture["images_dir"]))
+    bad = tmp_path / "broken.json"
+    bad.write_text("{oops")
+    at.text_input(key="coco_instances").input(str(bad)).run()
+    at.button[0].click().run()
+    assert "not valid JSON" in at.error[0].value
+    assert "ui-import" not in datasets.list_datasets()
+
+    at.text_input(key="coco_instances").input(str(coco_fixture["instances_json"]))
+    at.text_input(key="coco_predictions").input(str(coco_fixture["predictions_json"]))
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert "Imported 4 images into 'ui-import'" in at.success[0].value
+    assert datasets.summary(datasets.load("ui-import"))["fields"] == {"ground_truth": 8, "predictions": 8}
+
+    # The same name again: the page asks overwrite / append / cancel, and Cancel disables the import.
+    at.run()
+    choice = at.radio(key="if_exists")
+    assert choice.options == ["Cancel", "Append the new images", "Overwrite it"]
+    assert at.button[0].disabled
+    choice.set_value("Append the new images").run()
+    at.button[0].click().run()
+    assert "8 in total" in at.success[0].value
+    datasets.delete("ui-import")
+
+
+def test_bad_predictions_in_the_ui(coco_fixture, tmp_path):
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4]}]))
+    at = _app()
+    at.switch_page("views/load_data.py").run()
+    at.text_input(key="import_name").input("no-scores")
+    at.text_input(key="coco_images").input(str(coco_fixture["images_dir"]))
+    at.text_input(key="coco_instances").input(str(coco_fixture["instances_json"]))
+    at.text_input(key="coco_predictions").input(str(preds)).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert "no numeric 'score'" in at.error[0].value
+    assert "no-scores" not in datasets.list_datasets()
+
+
+def test_existing_dataset_is_listed_with_its_summary(imported):
+    at = _app()
+    at.switch_page("views/load_data.py").run()
+    at.radio(key="load_format").set_value("Existing FiftyOne dataset").run()
+    at.selectbox(key="existing_name").set_value(imported).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric} == {"Samples": "4", "Classes": "2"}
+    assert any("cat, dog" in t.value for t in at.text)
