@@ -1,8 +1,8 @@
-"""Budget planner: cost and calendar time to reach a metric target, four ways.
+"""Budget planner: cost and calendar time to reach a metric target, five ways.
 
 The question: "we need N more labels to reach the target (from the learning
 curve); is it cheaper and faster to label more, label with pre-labelling, use
-active learning, or let an ML engineer try a new approach?" Every input is an
+active learning, render synthetic data, or let an ML engineer try a new approach?" Every input is an
 explicit assumption (:class:`Assumptions`, :class:`EngineerPlan`) with a unit,
 a default and a ``source`` note saying where the default comes from; the
 learning curve supplies the labels needed when it can.
@@ -15,6 +15,9 @@ Options (:func:`compare`):
                 from scratch; plus engineer hours to set it up.
 ``active``      active learning picks the items: ``N * (1 - al_savings)``
                 labels, plus engineer hours to set it up.
+``synthetic``   rendered data replaces a share of the labels: ``N * (1 -
+                synthetic_savings)`` labels, plus engineer hours to build the
+                renderer (``synthetic_setup_hours``).
 ``engineer``    the engineer's plan: ``plan_weeks`` of engineer time; with
                 probability ``p_success`` it reaches the target after
                 ``labels_after`` more labels, otherwise the team falls back to
@@ -48,12 +51,15 @@ from analysis.core.errors import InputError
 from analysis.planning.curve_fit import MAX_LABELS
 
 TASKS = ("class", "box", "polygon", "mask")
+#: Inputs that are shares (0 to 1).
+FRACTIONS = ("p_success", "prelabel_acceptance", "al_savings", "synthetic_savings", "human_share")
 
 
 OPTIONS = {
     "random": "Label more (random)",
     "prelabel": "Label more with pre-labelling",
     "active": "Active learning",
+    "synthetic": "Synthetic data + labelling",
     "engineer": "Engineer's plan",
 }
 
@@ -123,6 +129,14 @@ class Assumptions:
     al_setup_hours: float = assumption_field(
         40.0, "engineer hours", "Assumption: selection loop, retraining between rounds, tooling.",
         20.0, 80.0, "Active-learning set-up")
+    synthetic_savings: float = assumption_field(
+        0.0, "fraction of labels saved", "An assumption until measured: rendered data can save nothing, or even "
+        "cost labels, when it looks unlike the real data (the sim-to-real gap); measure it on the Synthetic data "
+        "page.", 0.0, 0.5, "Synthetic-data label savings")
+    synthetic_setup_hours: float = assumption_field(
+        80.0, "engineer hours", "Assumption: build a renderer and tune it until its output resembles the real "
+        "data; the Synthetic data page's digit renderer is about 150 lines (a day), renderers of real scenes "
+        "(3-D assets, domain randomisation) take weeks to months.", 16.0, 400.0, "Synthetic-data set-up (renderer)")
     labellers: float = assumption_field(
         5.0, "people", "Assumption: labellers working in parallel.", 2.0, 10.0, "Labellers")
     engineers: float = assumption_field(
@@ -166,7 +180,7 @@ def check_assumptions(obj):
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise BudgetError(f"{f.metadata['label']} must be a finite number >= 0, got {v!r}")
     for f in fields(obj):
-        if f.name in ("p_success", "prelabel_acceptance", "al_savings", "human_share") and getattr(obj, f.name) > 1:
+        if f.name in FRACTIONS and getattr(obj, f.name) > 1:
             raise BudgetError(f"{f.metadata['label']} is a fraction and must be at most 1")
     if isinstance(obj, Assumptions):
         if obj.prelabel_speedup < 1:
@@ -234,6 +248,11 @@ def compare(labels_needed: float, a: Assumptions = Assumptions(), plan: Engineer
         _row("active", labels_needed * (1 - a.al_savings),
              labelling_hours(labels_needed * (1 - a.al_savings), a), a.al_setup_hours, a,
              note=f"{a.al_savings:.0%} fewer labels ({_status('al_savings', measured)})"),
+        _row("synthetic", labels_needed * (1 - a.synthetic_savings),
+             labelling_hours(labels_needed * (1 - a.synthetic_savings), a), a.synthetic_setup_hours, a,
+             note=f"{a.synthetic_savings:.0%} fewer labels ({_status('synthetic_savings', measured)}); the "
+                  f"renderer takes {a.synthetic_setup_hours:g} engineer hours "
+                  f"({_status('synthetic_setup_hours', measured)})"),
     ]
     extra = ([f"people label {a.human_share:.0%} of the items ({_status('human_share', measured)})"]
              if a.human_share < 1 else [])
@@ -338,7 +357,7 @@ def sensitivity(labels_needed: float, a: Assumptions = Assumptions(), plan: Engi
 
     def margin(t):
         with np.errstate(invalid="ignore"):  # inf - inf: no option reaches the target
-            return t.loc[["random", "prelabel", "active"], "cost"].min() - t.loc["engineer", "cost"]
+            return t.drop(index="engineer")["cost"].min() - t.loc["engineer", "cost"]
 
     rows = []
     for obj, key in ((a, "a"), (plan, "plan")):

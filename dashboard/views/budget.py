@@ -1,4 +1,4 @@
-"""Budget planner: cost and calendar time to the target for four options, with break-even and sensitivity."""
+"""Budget planner: cost and calendar time to the target for five options, with break-even and sensitivity."""
 
 import sys
 from dataclasses import fields, replace
@@ -21,7 +21,8 @@ from analysis.planning import budget_report, measurements, scenarios  # noqa: E4
 from analysis.planning.curve_fit import MAX_LABELS, NO_UPPER_END  # noqa: E402
 from dashboard import state  # noqa: E402
 
-COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "engineer": "#CC79A7"}
+COLORS = {"random": "#0072B2", "prelabel": "#E69F00", "active": "#009E73", "synthetic": "#D55E00",
+          "engineer": "#CC79A7"}
 SCALARS = ("name", "target", "current_labels", "current_metric", "labels_needed", "labels_low", "labels_high",
            "p_ceiling_below_target")
 
@@ -240,7 +241,7 @@ def _options(s: scenarios.Scenario, table, sens) -> None:
     st.caption(f"Labels needed: {scenarios.labels_summary(s)}; everything else: the assumptions above.")
     ceiling = (f"P(ceiling below target) {s.p_ceiling_below_target:.0%}, "
                + ("from the learning curve" if s.labels_source == "measured" else "assumed"))
-    cols = st.columns(4)
+    cols = st.columns(len(table))
     for col, (opt, r) in zip(cols, table.iterrows()):
         col.markdown(f"**{r['name']}**")
         col.metric("Cost", bd.amount_text(r["cost"]))
@@ -310,7 +311,7 @@ def _scenario_files(s: scenarios.Scenario) -> None:
 def main():
     st.title("Budget planner")
     st.caption("Cost and calendar time to reach the target: label more, label with pre-labelling, active learning, "
-               "or the engineer's plan. Costs are in the currency of the hourly rates.")
+               "synthetic data, or the engineer's plan. Costs are in the hourly rates' currency.")
 
     curve = _curve_result()
     _start(curve)

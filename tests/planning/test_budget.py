@@ -302,3 +302,22 @@ def test_typed_labels_needed_outside_their_interval_or_horizon_are_flagged():
         scenarios.check_horizon(scenarios.Scenario(labels_needed=1e16, labels_low=5000.0, labels_high=math.inf))
     with pytest.raises(bd.BudgetError, match="beyond 1,000,000,000"):  # a shared link is checked too
         scenarios.Scenario.from_query({"labels_needed": "1e16"})
+
+
+def test_synthetic_data_route_by_hand():
+    a = replace(A, synthetic_savings=0.25, synthetic_setup_hours=20.0)
+    t = bd.compare(1000, a, PLAN, target=0.85)
+    # 750 labels = 9.375 labeller h x 20 = 187.5, plus 20 engineer h x 200 = 4,000 to build the renderer
+    assert t.loc["synthetic", "labels"] == pytest.approx(750)
+    assert t.loc["synthetic", "cost"] == pytest.approx(4187.5)
+    assert t.loc["synthetic", "weeks"] == pytest.approx(9.375 / 25 + 20 / 25)
+    assert "25% fewer labels (assumed)" in t.loc["synthetic", "note"]
+    assert "20 engineer hours (assumed)" in t.loc["synthetic", "note"]
+    measured = bd.compare(1000, a, PLAN, target=0.85, measured=("synthetic_savings",))
+    assert "25% fewer labels (measured)" in measured.loc["synthetic", "note"]
+    # until measured it saves nothing: the renderer's hours on top of random labelling
+    default = bd.compare(1000, A, PLAN, target=0.85)
+    assert default.loc["synthetic", "labels"] == 1000
+    assert default.loc["synthetic", "cost"] == pytest.approx(default.loc["random", "cost"] + 80 * 200)
+    with pytest.raises(bd.BudgetError, match="Synthetic-data label savings is a fraction"):
+        bd.compare(1000, replace(A, synthetic_savings=1.5))
