@@ -31,6 +31,7 @@ pages = {
         st.Page("views/human_in_the_loop.py", title="Human in the loop", icon=":material/rule:"),
         st.Page("views/consensus.py", title="Consensus with the model", icon=":material/groups:"),
         st.Page("views/prelabelling.py", title="Pre-labelling", icon=":material/edit_square:"),
+        st.Page("views/synthetic_data.py", title="Synthetic data", icon=":material/draw:"),
     ],
 }
 page = st.navigation(pages)

@@ -2,7 +2,8 @@
 
 * the Learning curves page: its last view (experiment or imported points), how it read them
   (direction, target, metric name), and its latest answer, which the Budget planner picks up;
-* the Budget planner: its inputs as on screen.
+* the Budget planner: its inputs as on screen;
+* the Synthetic data page: its inputs as on screen.
 
 Pages read and write their state only through these functions; the library knows nothing of widgets.
 """
@@ -81,3 +82,15 @@ def load_budget_inputs() -> dict:
     if not isinstance(kept, dict):
         return {}
     return {k: v for k, v in kept.items() if v is None or isinstance(v, (bool, int, float, str))}
+
+
+def save_synthetic_inputs(inputs: dict) -> None:
+    """Remember the Synthetic data page's inputs (``{widget key: value}``; ranges as lists), so that a reopened app
+    shows them, and so their saved run."""
+    save_json("synthetic_data/last_inputs.json", inputs)
+
+
+def load_synthetic_inputs() -> dict:
+    """What :func:`save_synthetic_inputs` kept, or ``{}``."""
+    kept = load_json("synthetic_data/last_inputs.json")
+    return kept if isinstance(kept, dict) else {}
