@@ -234,7 +234,7 @@ def _start(curve: dict | None) -> None:
 
 
 def _options(s: scenarios.Scenario, table, sens) -> None:
-    """The four options side by side, the verdict, the break-even and sensitivity charts."""
+    """The options side by side, the verdict, the break-even and sensitivity charts."""
     st.subheader("Options side by side")
     if note := scenarios.interval_note(s):
         st.warning(note)
