@@ -7,6 +7,7 @@ import pytest
 from conftest import build_error_dataset
 from test_browser import CHROMIUM, browser, serve_app  # noqa: F401 (browser is a fixture)
 
+from analysis.label_errors import fo_adapter
 from analysis.review import store as review
 
 pytestmark = [
@@ -34,7 +35,7 @@ def test_mouse_and_keyboard_decisions_survive_reload_and_restart(browser, tmp_pa
     proc, url = serve_app()
     try:
         page = _open_review(browser, url)
-        first = review.load_candidates(ds).iloc[0]
+        first = fo_adapter.load_candidates(ds).iloc[0]
 
         # Mouse: the current card's Confirm button.
         page.locator(".st-key-rv_confirm button").first.click()

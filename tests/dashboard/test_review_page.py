@@ -5,6 +5,7 @@ from conftest import APP, build_error_dataset
 from streamlit.testing.v1 import AppTest
 
 from analysis.data import importers
+from analysis.label_errors import fo_adapter
 from analysis.review import store as review
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -42,7 +43,7 @@ def test_page_without_results_points_to_the_engine(tmp_path):
 def test_confirm_needs_a_name_then_is_stored_and_survives_a_reload(page_ds):
     at = _open("review-page")
     assert at.title[0].value == "Review label errors: review-page"
-    top = review.load_candidates(page_ds).iloc[0]
+    top = fo_adapter.load_candidates(page_ds).iloc[0]
     _button(at, "rv_confirm").click().run()
     assert any("Enter your name" in e.value for e in at.error)
     assert review.decisions(page_ds).empty

@@ -33,7 +33,7 @@ def _candidate(candidates, kind):
 
 
 def test_decisions_are_label_fields_tags_and_history(ds):
-    cands = review.load_candidates(ds)
+    cands = label_errors_fo.load_candidates(ds)
     low, missing = _candidate(cands, "low_iou"), _candidate(cands, "missing")
     review.decide(ds, low.label_field, low.sample_id, low.label_id, "confirmed", "alice", "box is 6 px off")
     review.decide(ds, missing.label_field, missing.sample_id, missing.label_id, "dismissed", "bob")
@@ -64,7 +64,7 @@ def test_decisions_are_label_fields_tags_and_history(ds):
 
 
 def test_user_text_is_stored_literally_and_bad_decisions_are_refused(ds):
-    row = review.load_candidates(ds).iloc[0]
+    row = label_errors_fo.load_candidates(ds).iloc[0]
     args = (ds, row.label_field, row.sample_id, row.label_id)
     review.decide(*args, "confirmed", "$eve", "$ground_truth costs $100 {<b>}")
     got = review.decisions(ds).iloc[0]
@@ -79,7 +79,7 @@ def test_user_text_is_stored_literally_and_bad_decisions_are_refused(ds):
 
 def test_two_processes_deciding_labels_of_one_image_lose_nothing(ds):
     """Two reviewers hammer different labels of the same sample at the same moment."""
-    cands = review.load_candidates(ds)
+    cands = label_errors_fo.load_candidates(ds)
     sample = cands["sample_id"].value_counts().index[0]
     labels = cands[cands["sample_id"] == sample].head(2)
     assert len(labels) == 2
@@ -111,7 +111,7 @@ def test_two_processes_deciding_labels_of_one_image_lose_nothing(ds):
 
 
 def test_decisions_survive_a_rerun_that_no_longer_flags_the_label(ds):
-    cands = review.load_candidates(ds)
+    cands = label_errors_fo.load_candidates(ds)
     low = _candidate(cands, "low_iou")
     review.decide(ds, low.label_field, low.sample_id, low.label_id, "confirmed", "alice")
     # Someone fixes the box in FiftyOne (to the prediction's box, as the corrected COCO does); the
@@ -121,7 +121,7 @@ def test_decisions_survive_a_rerun_that_no_longer_flags_the_label(ds):
     det.bounding_box = [3 / 64, 4 / 48, 21 / 64, 16 / 48]
     sample.save()
     label_errors_fo.find_label_errors(ds)
-    after = review.load_candidates(ds)
+    after = label_errors_fo.load_candidates(ds)
     assert low.label_id not in set(after.query("error_type == 'low_iou'")["label_id"])
     current = review.decisions(ds)
     assert low.label_id in set(current["label_id"])  # kept on the label
@@ -131,7 +131,7 @@ def test_decisions_survive_a_rerun_that_no_longer_flags_the_label(ds):
 
 
 def test_corrected_coco_applies_confirmed_fixes_and_never_overwrites(ds, tmp_path):
-    cands = review.load_candidates(ds)
+    cands = label_errors_fo.load_candidates(ds)
     for kind in ("low_iou", "missing", "wrong_class", "spurious"):
         c = _candidate(cands, kind)
         review.decide(ds, c.label_field, c.sample_id, c.label_id, "confirmed", "alice")
@@ -225,7 +225,7 @@ def test_describe_reads_like_the_card():
 
 
 def test_cli_status_and_export(ds, tmp_path):
-    c = review.load_candidates(ds).iloc[0]
+    c = label_errors_fo.load_candidates(ds).iloc[0]
     review.decide(ds, c.label_field, c.sample_id, c.label_id, "confirmed", "alice")
     run = [sys.executable, "-m", "analysis.review"]
     status = subprocess.run(run + ["status", "--dataset", "review-lib"], cwd=ROOT, capture_output=True, text=True)
