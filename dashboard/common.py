@@ -56,12 +56,18 @@ def _database() -> _Database:
 FIRST_WAIT_S = 20
 
 
-def database_or_stop():
-    """The ``fiftyone`` module once its database is connected; else say why (with Retry) and stop the page."""
+def _database_tried() -> _Database:
+    """The database connection after its first attempt (a restarted app reconnects in about a second)."""
     db = _database()
     if db.fo is None and not db.tried.is_set():
         with st.spinner("Connecting to FiftyOne's database..."):
             db.tried.wait(FIRST_WAIT_S)
+    return db
+
+
+def database_or_stop():
+    """The ``fiftyone`` module once its database is connected; else say why (with Retry) and stop the page."""
+    db = _database_tried()
     if db.fo is not None:
         return db.fo
     if db.error:
@@ -89,7 +95,7 @@ def dataset_names() -> list[str]:
 def sidebar():
     """Dataset selector and FiftyOne App settings, on every page."""
     with st.sidebar:
-        db = _database()
+        db = _database_tried()
         if db.fo is None:
             st.caption(":material/database: " + ("FiftyOne's database is not available." if db.error
                                                  else "Connecting to FiftyOne's database..."))

@@ -35,7 +35,8 @@ def isolate(prefix: str, *, keep_set_folders: bool = False) -> Path:
     name = f"labeldash-{root.name}"
     os.environ["FIFTYONE_DATABASE_NAME"] = name
     os.environ.pop("FIFTYONE_DATABASE_URI", None)
-    os.environ.pop("LABELDASH_DATABASE_DIR", None)  # set by the app for its own mongod; a new folder here
+    for key in ("LABELDASH_DATABASE_DIR", "LABELDASH_DATABASE_OWN_URI"):  # the app's own mongod: a new one here
+        os.environ.pop(key, None)
     os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
     os.environ.setdefault("LABELDASH_DEMO_SIZE", "fast")  # what a page builds in the background: seconds, not minutes

@@ -17,6 +17,7 @@ used as is and nothing is started.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -64,14 +65,14 @@ def _redact(uri: str) -> str:
 def configured() -> Target:
     """What the environment (FiftyOne's settings) configures.
 
-    ``LABELDASH_DATABASE_DIR`` marks a URI that :func:`prepare` set for the app's own mongod (child processes
-    inherit both): the target is then that folder.
+    ``LABELDASH_DATABASE_DIR`` and ``LABELDASH_DATABASE_OWN_URI`` mark a URI that :func:`prepare` set for the
+    app's own mongod (child processes inherit them): the target is then that folder, unless the URI was changed.
     """
     name = os.environ.get("FIFTYONE_DATABASE_NAME") or "fiftyone"
-    own = os.environ.get("LABELDASH_DATABASE_DIR")
-    if own:
-        return Target(None, Path(own).resolve(), name)
     uri = os.environ.get("FIFTYONE_DATABASE_URI") or None
+    own = os.environ.get("LABELDASH_DATABASE_DIR")
+    if own and uri == os.environ.get("LABELDASH_DATABASE_OWN_URI"):  # a URI set by prepare(), not by the user
+        return Target(None, Path(own).resolve(), name)
     folder = None if uri else Path(os.environ.get("FIFTYONE_DATABASE_DIR")
                                    or Path.home() / ".fiftyone/var/lib/mongo").resolve()
     return Target(uri, folder, name)
@@ -173,6 +174,13 @@ def ensure_local(folder: Path, timeout_s: float = 60) -> int:
     to do when none answers within ``timeout_s``.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    # one starter at a time per folder (two app threads, a CLI beside the app): the others then find its mongod
+    with open(folder / "labeldash-mongod.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        return _ensure_local_locked(folder, timeout_s)
+
+
+def _ensure_local_locked(folder: Path, timeout_s: float) -> int:
     info_path = folder / INFO_FILE
     try:
         info = json.loads(info_path.read_text())
@@ -226,15 +234,16 @@ def prepare() -> Target:
     target = configured()
     if target.uri is None:
         uri = f"mongodb://127.0.0.1:{ensure_local(target.folder)}/"
-        os.environ["FIFTYONE_DATABASE_URI"] = uri
+        os.environ["FIFTYONE_DATABASE_URI"] = os.environ["LABELDASH_DATABASE_OWN_URI"] = uri
         os.environ["LABELDASH_DATABASE_DIR"] = str(target.folder)
         if "fiftyone" in sys.modules:
             import fiftyone as fo
 
             fo.config.database_uri = uri
     elif not _answers(target.uri):
-        raise DatabaseUnavailable(f"The MongoDB at {_redact(target.uri)} (FIFTYONE_DATABASE_URI) does not answer "
-                                  f"within {PING_S:g} s: check that it runs and that this machine can reach it.")
+        raise DatabaseUnavailable(f"FiftyOne's database is not available: the MongoDB at {_redact(target.uri)} "
+                                  f"(FIFTYONE_DATABASE_URI) does not answer within {PING_S:g} s. Check that it runs "
+                                  "and that this machine can reach it.")
     return target
 
 

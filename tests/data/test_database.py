@@ -82,7 +82,8 @@ def test_another_folders_mongod_is_never_used(tmp_path, folder):
 def test_an_external_uri_that_does_not_answer_fails_in_seconds(monkeypatch):
     monkeypatch.setenv("FIFTYONE_DATABASE_URI", "mongodb://user:secret@127.0.0.1:9/")
     monkeypatch.delenv("LABELDASH_DATABASE_DIR", raising=False)
-    with pytest.raises(database.DatabaseUnavailable, match=r"user:\*\*\*@127.0.0.1:9/ .* does not answer"):
+    with pytest.raises(database.DatabaseUnavailable,
+                       match=r"not available: the MongoDB at mongodb://user:\*\*\*@127.0.0.1:9/ .* does not answer"):
         database.prepare()
     assert database.configured().describe() == "mongodb://user:***@127.0.0.1:9/, database '" + \
         os.environ["FIFTYONE_DATABASE_NAME"] + "'"
