@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from analysis.core.errors import DatabaseUnavailable, InputError
@@ -12,18 +14,76 @@ DATASET_KEY = "dataset"
 _NEXT_DATASET_KEY = "next_dataset"
 
 
+class _Database:
+    """FiftyOne's database for this server process: connected in a background thread, retried after a failure.
+
+    Pages never wait on a database that is down: they read the outcome so far (connected, still trying, or the
+    last error) and show it, with a Retry button that wakes the thread at once.
+    """
+
+    RETRY_S = 10
+
+    def __init__(self):
+        self.fo, self.error = None, None
+        self.tried = threading.Event()  # set after the first attempt, whatever its outcome
+        self._wake = threading.Event()
+        threading.Thread(target=self._connect_until_done, daemon=True, name="labeldash-database").start()
+
+    def _connect_until_done(self):
+        while self.fo is None:
+            try:
+                self.fo = datasets.connect()
+                self.error = None
+            except DatabaseUnavailable as e:
+                self.error = str(e)
+            except Exception as e:  # noqa: BLE001 - whatever stops the connection is shown, and retried
+                self.error = f"FiftyOne's database is not available ({type(e).__name__}: {str(e)[:300]})."
+            self.tried.set()
+            if self.fo is None:
+                self._wake.wait(self.RETRY_S)
+                self._wake.clear()
+
+    def retry(self):
+        self._wake.set()
+
+
+@st.cache_resource(show_spinner=False)
+def _database() -> _Database:
+    return _Database()
+
+
+#: Seconds a page waits for the first connection before it says "connecting" (a restart reconnects in ~1 s).
+FIRST_WAIT_S = 20
+
+
+def _database_tried() -> _Database:
+    """The database connection after its first attempt (a restarted app reconnects in about a second)."""
+    db = _database()
+    if db.fo is None and not db.tried.is_set():
+        with st.spinner("Connecting to FiftyOne's database..."):
+            db.tried.wait(FIRST_WAIT_S)
+    return db
+
+
 def database_or_stop():
-    """Connect to FiftyOne's database, or explain what is wrong and stop the page."""
-    try:
-        return _connection()
-    except DatabaseUnavailable as e:
-        st.error(str(e), icon=":material/database:")
-        st.stop()
+    """The ``fiftyone`` module once its database is connected; else say why (with Retry) and stop the page."""
+    db = _database_tried()
+    if db.fo is not None:
+        return db.fo
+    if db.error:
+        st.error(db.error, icon=":material/database:")
+        st.caption(f"Retrying in the background every {db.RETRY_S} s; this page reloads when it connects.")
+    else:
+        st.info("Still connecting to FiftyOne's database; this page reloads when it is ready.")
+    st.button("Retry now", key="db_retry", on_click=db.retry, icon=":material/refresh:")
+    _reload_when_connected(db)
+    st.stop()
 
 
-@st.cache_resource(show_spinner="Starting FiftyOne's database...")
-def _connection():
-    return datasets.connect()
+@st.fragment(run_every=2)
+def _reload_when_connected(db: _Database):
+    if db.fo is not None:
+        st.rerun(scope="app")
 
 
 def dataset_names() -> list[str]:
@@ -35,6 +95,12 @@ def dataset_names() -> list[str]:
 def sidebar():
     """Dataset selector and FiftyOne App settings, on every page."""
     with st.sidebar:
+        db = _database_tried()
+        if db.fo is None:
+            st.caption(":material/database: " + ("FiftyOne's database is not available." if db.error
+                                                 else "Connecting to FiftyOne's database..."))
+            _database_settings(db)
+            return
         try:
             names = dataset_names()
         except DatabaseUnavailable as e:
@@ -57,6 +123,44 @@ def sidebar():
             st.text_input("Address", fiftyone_app.DEFAULT_ADDRESS, key="fo_address",
                           help="127.0.0.1 serves this machine only; 0.0.0.0 lets others on your network connect.")
             st.number_input("Port", 1024, 65535, fiftyone_app.DEFAULT_PORT, key="fo_port")
+        _database_settings(db)
+        if demo.build_status().active:
+            demo_build_progress(compact=True)
+
+
+def _database_settings(db: _Database):
+    """Which database the app uses (Database, under the settings), and Retry when it is not connected."""
+    with st.expander("Database"):
+        st.caption(f"{'Connected to' if db.fo is not None else 'Configured'}: {datasets.where()}")
+        if db.fo is None:
+            st.button("Retry now", key="db_retry_sidebar", on_click=db.retry, icon=":material/refresh:")
+        st.caption("Change it with FIFTYONE_DATABASE_DIR (a folder) or FIFTYONE_DATABASE_URI (a shared MongoDB), "
+                   "then restart the app.")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+@st.fragment(run_every=2)
+def demo_build_progress(compact: bool = False):
+    """The demo build's progress while it runs (every page shows it); the app reloads when it is done."""
+    job = demo.build_status()
+    if job.state == "done" and st.session_state.get("demo_build_seen") == "running":
+        st.session_state["demo_build_seen"] = "done"
+        st.rerun(scope="app")
+    if job.state != "running":
+        return
+    st.session_state["demo_build_seen"] = "running"
+    left = (f"about {_duration(job.eta_s)} left at the rate measured so far" if job.eta_s is not None
+            else "measuring the rate...")
+    if compact:
+        st.caption(f"Demo build: {job.fraction:.0%}, {left}")
+    else:
+        st.progress(job.fraction, f"{job.message} ({job.fraction:.0%}; {left})")
+        st.caption(f"Building the demo dataset in the background ({_duration(job.elapsed_s or 0)} so far): it keeps "
+                   "going if you close this tab, and every page shows its progress. Pages that do not need the "
+                   "demo (Load data, Learning curves, Budget planner, the lab pages on MNIST) work meanwhile.")
 
 
 def select_dataset(name: str) -> None:
@@ -65,17 +169,23 @@ def select_dataset(name: str) -> None:
 
 
 def current_dataset():
-    """The selected dataset, building the demo on first use with a progress bar."""
+    """The selected dataset. The demo is built on first use as a background job; until then the page says how far."""
     database_or_stop()
     name = st.session_state.get(DATASET_KEY, demo.DEMO_NAME)
     if name == demo.DEMO_NAME and not demo.is_ready():
-        bar = st.progress(0.0, "Building the demo dataset (first start only, about 2-3 minutes)")
         try:
-            demo.ensure_demo(progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
+            job = demo.start_build()
         except InputError as e:
             st.error(f"The demo dataset could not be built: {e}")
             st.stop()
-        bar.empty()
+        if job.state == "failed":
+            st.error(f"The demo dataset could not be built: {job.error}")
+            st.button("Try again", key="demo_retry", on_click=demo.start_build, kwargs={"rebuild": True})
+            st.stop()
+        if job.state != "done" or not demo.is_ready():
+            st.title("Building the demo dataset")
+            demo_build_progress()
+            st.stop()
     try:
         return datasets.load(name)
     except InputError as e:

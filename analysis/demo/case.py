@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from analysis.core.files import write_atomic
 from analysis.demo import detector
 from analysis.demo import scenes as synthetic
 from analysis.demo.inject import ErrorRates, inject_errors
@@ -53,6 +55,10 @@ BENCHMARK_CASES = {
                         error_rates=ErrorRates(missing=0.10, low_iou=0.10, wrong_class=0.08,
                                                spurious=0.08, duplicate=0.06)),
 }
+#: The app's default demo: the same scenes as "demo" (a third of the training images, under half the training
+#: steps), so that the first useful dataset comes in minutes; "demo" stays the larger option and the benchmarks' case.
+SMALL_CASE = dict(source="mnist", n_train=1200, n_val=300, image_size=96, objects_per_image=(2, 6),
+                  scale_px=(14, 36), error_rates=ErrorRates(), train_steps=400, detector_width=32, seed=0)
 #: A small variant that builds in seconds, for tests and trying things out.
 FAST_CASE = dict(source="mnist", n_train=400, n_val=30, image_size=64, objects_per_image=(1, 4),
                  scale_px=(14, 30), error_rates=ErrorRates(), train_steps=300, seed=0)
@@ -90,6 +96,34 @@ class Case:
         return self.root / "case.json"
 
 
+STAGES_FILE = "stages.json"
+
+
+def _stage_key(**params) -> str:
+    return json.dumps(params, sort_keys=True, default=list)
+
+
+def _finished_stages(tmp: Path, key: str) -> dict:
+    """The stages a previous, interrupted build with the same parameters finished in ``tmp`` (else a fresh ``tmp``)."""
+    try:
+        done = json.loads((tmp / STAGES_FILE).read_text())
+        if done.get("key") == key:
+            return done
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return {"key": key, "stages": [], "timings": {}}
+
+
+def _finish_stage(tmp: Path, key: str, stage: str, timings: dict) -> None:
+    try:
+        stages = json.loads((tmp / STAGES_FILE).read_text())["stages"]
+    except FileNotFoundError:
+        stages = []
+    write_atomic(tmp / STAGES_FILE, json.dumps({"key": key, "stages": [*stages, stage], "timings": timings}))
+
+
 def build_case(
     out_dir: str | Path,
     *,
@@ -121,48 +155,72 @@ def build_case(
     Returns:
         The :class:`Case`. An existing ``out_dir`` is replaced; the folder
         appears complete or not at all (it is built beside it, then renamed).
+
+    Stages (scenes and their errors, the trained detector) are kept in the
+    folder being built (``<out_dir>.partial``): a build killed part way and
+    started again with the same arguments resumes after its last finished
+    stage, and reports progress from there.
     """
     report = progress or (lambda fraction, message: None)
     out = Path(out_dir)
     tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    timings = {}
+    key = _stage_key(source=source, n_train=n_train, n_val=n_val, image_size=image_size,
+                     objects_per_image=objects_per_image, scale_px=scale_px, error_rates=error_rates.as_dict(),
+                     train_steps=train_steps, train_budget_s=train_budget_s, detector_width=detector_width, seed=seed)
+    done = _finished_stages(tmp, key)
+    timings = done.get("timings", {})
     t0 = time.perf_counter()
-    digits, labels = synthetic.load_digits(source)
-    order = np.random.default_rng(seed).permutation(len(digits))
-    cut = int(0.8 * len(order))
-    layout = dict(image_size=image_size, objects_per_image=objects_per_image, scale_px=scale_px)
-    report(0.0, "Composing training scenes")
-    train_images, train = synthetic.render_scenes(
-        n_train, digits=(digits[order[:cut]], labels[order[:cut]]), seed=seed + 1, **layout,
-        progress=lambda f, m: report(0.08 * f, m))
-    report(0.08, "Composing evaluation scenes")
-    val_images, val = synthetic.render_scenes(
-        n_val, digits=(digits[order[cut:]], labels[order[cut:]]), seed=seed + 2, **layout)
-    synthetic.write_images(val_images, val, tmp / "images")
-    noisy_train, _ = inject_errors(train, rates=error_rates, seed=seed + 3)
-    noisy_val, errors = inject_errors(val, rates=error_rates, seed=seed + 4)
-    timings["generate"] = time.perf_counter() - t0
+    if "scenes" in done["stages"]:
+        report(0.1, "Scenes composed earlier: reusing them")
+        train_images = np.load(tmp / "train_images.npy")
+        noisy_train, val, noisy_val = (json.loads((tmp / f).read_text())
+                                       for f in ("train_noisy.json", "gt_clean.json", "gt_noisy.json"))
+        errors = pd.read_csv(tmp / "injected_errors.csv")
+    else:
+        digits, labels = synthetic.load_digits(source)
+        order = np.random.default_rng(seed).permutation(len(digits))
+        cut = int(0.8 * len(order))
+        layout = dict(image_size=image_size, objects_per_image=objects_per_image, scale_px=scale_px)
+        report(0.0, "Composing training scenes")
+        train_images, train = synthetic.render_scenes(
+            n_train, digits=(digits[order[:cut]], labels[order[:cut]]), seed=seed + 1, **layout,
+            progress=lambda f, m: report(0.08 * f, m))
+        report(0.08, "Composing evaluation scenes")
+        val_images, val = synthetic.render_scenes(
+            n_val, digits=(digits[order[cut:]], labels[order[cut:]]), seed=seed + 2, **layout)
+        synthetic.write_images(val_images, val, tmp / "images")
+        noisy_train, _ = inject_errors(train, rates=error_rates, seed=seed + 3)
+        noisy_val, errors = inject_errors(val, rates=error_rates, seed=seed + 4)
+        for col in ("bbox", "true_bbox"):
+            errors[col] = errors[col].map(lambda b: json.dumps(b) if isinstance(b, list) else None)
+        np.save(tmp / "train_images.npy", train_images)
+        for name, doc in (("train_noisy.json", noisy_train), ("gt_clean.json", val), ("gt_noisy.json", noisy_val)):
+            (tmp / name).write_text(json.dumps(doc))
+        errors.to_csv(tmp / "injected_errors.csv", index=False)
+        timings["generate"] = time.perf_counter() - t0
+        _finish_stage(tmp, key, "scenes", timings)
 
-    t = time.perf_counter()
-    model = detector.train_detector(train_images, noisy_train, steps=train_steps, time_budget_s=train_budget_s,
-                                    width=detector_width, seed=seed, progress=lambda f, m: report(0.1 + 0.85 * f, m))
-    timings["train"] = time.perf_counter() - t
+    if "detector" in done["stages"]:
+        report(0.95, "Detector trained earlier: reusing it")
+        model = detector.load_detector(tmp / "detector.pt")
+    else:
+        t = time.perf_counter()
+        model = detector.train_detector(train_images, noisy_train, steps=train_steps, time_budget_s=train_budget_s,
+                                        width=detector_width, seed=seed,
+                                        progress=lambda f, m: report(0.1 + 0.85 * f, m))
+        timings["train"] = time.perf_counter() - t
+        detector.save_detector(model, tmp / "detector.pt")
+        _finish_stage(tmp, key, "detector", timings)
 
     t = time.perf_counter()
     report(0.95, "Running the detector on the evaluation images")
-    results = detector.predict(model, val_images, [im["id"] for im in val["images"]])
+    results = detector.predict(model, detector.load_images(val, tmp / "images"), [im["id"] for im in val["images"]])
     timings["predict"] = time.perf_counter() - t
 
     map_clean, per_class = detector.average_precision_50(val, results)
     map_noisy, _ = detector.average_precision_50(noisy_val, results)
-    (tmp / "gt_clean.json").write_text(json.dumps(val))
-    (tmp / "gt_noisy.json").write_text(json.dumps(noisy_val))
     (tmp / "predictions.json").write_text(json.dumps(results))
-    for col in ("bbox", "true_bbox"):
-        errors[col] = errors[col].map(lambda b: json.dumps(b) if isinstance(b, list) else None)
-    errors.to_csv(tmp / "injected_errors.csv", index=False)
-    timings["total"] = time.perf_counter() - t0
+    timings["total"] = sum(timings.get(k, 0.0) for k in ("generate", "train", "predict"))
     names = {c["id"]: c["name"] for c in val["categories"]}
     info = {
         "source": source, "n_train": n_train, "n_val": n_val, "image_size": image_size,
@@ -179,6 +237,8 @@ def build_case(
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
     (tmp / "case.json").write_text(json.dumps(info, indent=2))
+    for scratch in ("train_images.npy", "train_noisy.json", "detector.pt", STAGES_FILE):
+        (tmp / scratch).unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     report(1.0, f"Detector mAP@0.5 against the clean truth: {map_clean:.3f}")

@@ -23,11 +23,14 @@ Command line: ``python -m analysis.demo [--fast] [--rebuild]``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock
 
+from analysis.core import jobs
+from analysis.core.errors import InputError
 from analysis.core.files import data_home
 from analysis.data import datasets, importers
 
@@ -44,31 +47,73 @@ def is_ready(name: str = DEMO_NAME) -> bool:
     return name in datasets.list_datasets()
 
 
-def _case_dir(fast: bool) -> Path:
-    return data_home() / "demo" / ("fast" if fast else "default")
+#: The demo's sizes: ``small`` is the app's default (the first useful dataset, fast), ``full`` the larger one
+#: (the label-error benchmarks' ``demo`` case), ``fast`` a seconds-scale variant for tests.
+SIZES = ("small", "full", "fast")
+#: The background job that builds the demo (one per dataset name; see :mod:`analysis.core.jobs`).
+JOB_PREFIX = "demo-build-"
 
 
-def ensure_demo(progress=None, *, fast: bool = False, rebuild: bool = False, name: str = DEMO_NAME):
+def case_params(size: str) -> dict:
+    """:func:`analysis.demo.case.build_case` arguments of a demo size (see :data:`SIZES`)."""
+    from analysis.demo.case import BENCHMARK_CASES, FAST_CASE, SMALL_CASE
+
+    if size not in SIZES:
+        raise InputError(f"Unknown demo size {size!r}: choose one of {', '.join(SIZES)}.")
+    return {"small": SMALL_CASE, "full": BENCHMARK_CASES["demo"], "fast": FAST_CASE}[size]
+
+
+def ensure_demo(progress=None, *, size: str = "small", rebuild: bool = False, name: str = DEMO_NAME):
     """Return the demo dataset, building it first if needed.
 
-    A build writes the case files under ``data_home()/demo`` (about 2-3
-    minutes on 2 cores; ``fast=True`` builds a small variant in seconds, for
-    tests) and imports them. A file lock makes concurrent callers (two
-    browser tabs on first start) wait for one build instead of doing two.
-    ``progress(fraction, message)`` reports the stages.
+    A build writes the case files under ``data_home()/demo/<size>`` and
+    imports them; a build that was killed part way resumes after its last
+    finished stage (scenes, detector). A file lock makes concurrent callers
+    wait for one build instead of doing two. ``progress(fraction, message)``
+    reports the stages. The app runs this as a background job
+    (:func:`start_build`), so that it survives a closed tab.
     """
-    from analysis.demo.case import BENCHMARK_CASES, FAST_CASE, build_case
+    from analysis.demo.case import build_case
 
+    params = case_params(size)
     with FileLock(str(data_home() / "demo.lock")):
         if is_ready(name) and not rebuild:
             return datasets.load(name)
-        case_dir = _case_dir(fast)
+        case_dir = data_home() / "demo" / size
         if rebuild or not (case_dir / "case.json").is_file():
-            params = FAST_CASE if fast else BENCHMARK_CASES["demo"]
             build_case(case_dir, **params, progress=(lambda f, m: progress(0.85 * f, m)) if progress else None)
         import_case(name, case_dir, if_exists="overwrite",
                     progress=(lambda f, m: progress(0.85 + 0.15 * f, m)) if progress else None)
-        return datasets.load(name)
+        ds = datasets.load(name)
+        ds.info["demo_size"] = size
+        ds.save()
+        return ds
+
+
+def build_demo(progress=None, *, size: str = "small", rebuild: bool = False, name: str = DEMO_NAME) -> dict:
+    """:func:`ensure_demo` as a job: returns ``{"dataset", "size", "images", "map50"}`` (JSON-able)."""
+    ds = ensure_demo(progress, size=size, rebuild=rebuild, name=name)
+    return {"dataset": ds.name, "size": size, "images": len(ds), "map50": ds.info["demo"]["map50"]}
+
+
+def start_build(size: str | None = None, *, rebuild: bool = False, name: str = DEMO_NAME):
+    """Start building the demo in the background, once (other sessions see the same job); returns its status.
+
+    ``size`` defaults to ``LABELDASH_DEMO_SIZE`` or ``small``.
+    """
+    size = size or os.environ.get("LABELDASH_DEMO_SIZE") or "small"
+    case_params(size)  # an unknown size is refused here, not in the worker
+    key = JOB_PREFIX + name
+    state = jobs.status(key).state
+    # an interrupted build resumes (after its last finished stage); a failed one waits for rebuild=True
+    if state == "interrupted" or (state != "running" and (rebuild or (state == "done" and not is_ready(name)))):
+        jobs.forget(key)
+    return jobs.start(key, "analysis.demo.dataset:build_demo", size=size, rebuild=rebuild, name=name)
+
+
+def build_status(name: str = DEMO_NAME):
+    """The demo build job's :class:`~analysis.core.jobs.JobStatus`."""
+    return jobs.status(JOB_PREFIX + name)
 
 
 def import_case(name: str, case_dir: str | Path, *, if_exists: str = "error", progress=None):

@@ -60,7 +60,7 @@ class CenterNet(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
-        w = width
+        w = self.width = width
         self.stem = nn.Sequential(_conv(3, w // 2, 2), _conv(w // 2, w, 2), _conv(w, w))  # stride 4
         self.down8 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
         self.down16 = nn.Sequential(_conv(2 * w, 3 * w, 2), _conv(3 * w, 3 * w), _conv(3 * w, 3 * w, dilation=2))
@@ -239,6 +239,24 @@ def train_detector(
     model.category_ids = category_ids
     model.train_steps = step
     model.train_seconds = time.perf_counter() - start
+    return model
+
+
+def save_detector(model: CenterNet, path: str | Path) -> None:
+    """Write a trained model (weights and what :func:`train_detector` records on it) to ``path``."""
+    torch.save({"state": model.state_dict(), "n_classes": len(model.category_ids), "width": model.width,
+                "category_ids": model.category_ids, "train_steps": model.train_steps,
+                "train_seconds": model.train_seconds}, path)
+
+
+def load_detector(path: str | Path) -> CenterNet:
+    """The model :func:`save_detector` wrote, in eval mode."""
+    saved = torch.load(path, weights_only=True)
+    model = CenterNet(saved["n_classes"], saved["width"])
+    model.load_state_dict(saved["state"])
+    model.eval()
+    model.category_ids, model.train_steps, model.train_seconds = (saved["category_ids"], saved["train_steps"],
+                                                                  saved["train_seconds"])
     return model
 
 

@@ -8,6 +8,7 @@ from PIL import Image
 
 from analysis.core import render
 from analysis.data import datasets, overview
+from analysis.demo import dataset as demo
 from dashboard import common
 
 GRID_SIZE = 12
@@ -38,6 +39,20 @@ def _rendered(filepath: str, gt, predictions):
     return render.draw_boxes(image, gt, predictions, scale=max(1.0, 256 / max(image.size)))
 
 
+def _larger_demo(ds):
+    """The demo starts small (the first answer in minutes); the larger one builds in the background on request."""
+    if ds.info.get("demo_size", "small") != "small" or demo.build_status().active:
+        return
+    demo_info = ds.info.get("demo", {})
+    if st.button("Build the larger demo in the background", key="ov_full_demo", icon=":material/upgrade:",
+                 help=f"This demo: {demo_info.get('n_train', '?')} training scenes, "
+                      f"{demo_info.get('detector', {}).get('train_steps', '?')} detector steps. The larger one has "
+                      "3,000 and 900 (a stronger detector); it replaces this one when it is done, and the pages "
+                      "show its progress and the time left at the rate measured on this machine."):
+        demo.start_build("full", rebuild=True)
+        st.rerun()
+
+
 def main():
     ds = common.current_dataset()
     modified = (len(ds), ds.last_modified_at)  # cache key; entries also expire (ttl)
@@ -47,6 +62,7 @@ def main():
         demo_info = ds.info.get("demo", {})
         st.info(f"{note} Detector mAP@0.5 against the clean truth: {demo_info.get('map50', float('nan')):.3f}.",
                 icon=":material/science:")
+        _larger_demo(ds)
 
     summary = _summary(ds.name, modified)
     fields = list(summary["fields"])

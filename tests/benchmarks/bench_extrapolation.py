@@ -122,7 +122,7 @@ def _datasets():
     # object crops of detection datasets in FiftyOne (the app's crops:<dataset> source)
     if bccd.is_dir():
         out["bccd_crops"] = (lambda: _crops("lcbench-bccd", lambda n: importers.import_voc(n, bccd)), images)
-    out["demo_crops"] = (lambda: _crops("lcbench-demo", lambda n: demo.ensure_demo(name=n)), images)
+    out["demo_crops"] = (lambda: _crops("lcbench-demo", lambda n: demo.ensure_demo(size="full", name=n)), images)
     return out
 
 

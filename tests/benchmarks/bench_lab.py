@@ -59,7 +59,7 @@ if __name__ == "__main__":
     _hitl(scores, f"Simulated: RBF SVM on {args.source}, out-of-fold (5-fold CV per seed)", t0)
 
     t0 = time.perf_counter()
-    ds = demo.ensure_demo(fast=args.fast_demo)
+    ds = demo.ensure_demo(size="fast" if args.fast_demo else "full")
     print(f"\ndemo dataset{' (fast variant)' if args.fast_demo else ''}: {len(ds)} images, "
           f"built or loaded in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()

@@ -101,3 +101,36 @@ def test_existing_dataset_is_listed_with_its_summary(imported):
     assert not at.exception
     assert {m.label: m.value for m in at.metric} == {"Samples": "4", "Classes": "2"}
     assert any("cat, dog" in t.value for t in at.text)
+
+
+def _until(predicate, timeout_s=900):
+    """Wait for a condition the background job makes true."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.5)
+
+
+def test_first_start_builds_the_demo_in_the_background_while_other_pages_work():
+    from analysis.core import jobs
+    from analysis.demo import dataset as demo
+
+    if demo.is_ready():
+        datasets.delete(demo.DEMO_NAME)
+    jobs.forget(demo.JOB_PREFIX + demo.DEMO_NAME)
+    first = _app().run()  # the default page needs the demo: it starts the build and says so
+    assert not first.exception
+    assert first.title[0].value == "Building the demo dataset"
+    job = demo.build_status()
+    assert job.state in ("running", "done")
+    second = _app().run()  # another session: the same job, not a second build
+    assert not second.exception and demo.build_status().pid == job.pid
+    budget = _app()
+    budget.switch_page("views/budget.py").run()  # a page that does not need the demo works meanwhile
+    assert not budget.exception and budget.title[0].value == "Budget planner"
+    _until(lambda: demo.build_status().state == "done")
+    assert demo.build_status().result["dataset"] == demo.DEMO_NAME
+    first.run()
+    assert not first.exception and first.title[0].value == f"Dataset overview: {demo.DEMO_NAME}"

@@ -35,13 +35,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_app():
-    """Start ``streamlit run dashboard/app.py`` on a free port; returns ``(process, url)`` once healthy."""
+def serve_app(env: dict | None = None):
+    """Start ``streamlit run dashboard/app.py`` on a free port (with ``env``, default this process's environment);
+    returns ``(process, url)`` once healthy."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
          "--server.headless", "true"],
-        cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env or dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -58,7 +59,7 @@ def serve_app():
 @pytest.fixture(scope="module")
 def app_url():
     """The app served by a real ``streamlit run`` on a free port, with the fast demo built."""
-    demo.ensure_demo(fast=True)
+    demo.ensure_demo(size="fast")
     proc, url = serve_app()
     yield url
     proc.terminate()

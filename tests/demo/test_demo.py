@@ -4,20 +4,21 @@ import pandas as pd
 from conftest import APP
 from streamlit.testing.v1 import AppTest
 
+from analysis.core.files import data_home
 from analysis.data import datasets
 from analysis.demo import dataset as demo
 
 
 def test_fast_demo_is_built_once_and_records_its_errors():
-    ds = demo.ensure_demo(fast=True)
+    ds = demo.ensure_demo(size="fast")
     info = ds.info["demo"]
     assert 0.0 < info["map50"] <= 1.0
     assert ds.info["synthetic_note"].startswith("Synthetic data")
     built_at = ds.created_at
     # A second call (a second app start) reuses the dataset instead of rebuilding it.
-    assert demo.ensure_demo(fast=True).created_at == built_at
+    assert demo.ensure_demo(size="fast").created_at == built_at
 
-    errors = pd.read_csv(demo._case_dir(fast=True) / "injected_errors.csv")
+    errors = pd.read_csv(data_home() / "demo" / "fast" / "injected_errors.csv")
     marked = ds.count_values("ground_truth.detections.injected_error")
     for kind in ("low_iou", "wrong_class", "spurious", "duplicate"):
         assert marked.get(kind, 0) == (errors["error_type"] == kind).sum()
@@ -33,7 +34,7 @@ def test_fast_demo_is_built_once_and_records_its_errors():
 
 
 def test_overview_page_shows_the_demo_as_synthetic():
-    demo.ensure_demo(fast=True)
+    demo.ensure_demo(size="fast")
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert at.title[0].value == f"Dataset overview: {demo.DEMO_NAME}"
@@ -41,7 +42,7 @@ def test_overview_page_shows_the_demo_as_synthetic():
 
 
 def test_label_errors_page_ranks_the_demo_errors():
-    demo.ensure_demo(fast=True)
+    demo.ensure_demo(size="fast")
     at = AppTest.from_file(APP, default_timeout=120)
     at.switch_page("views/label_errors.py").run()
     assert not at.exception
@@ -60,3 +61,33 @@ def test_label_errors_page_ranks_the_demo_errors():
     at.button[0].click().run()
     assert not at.exception and "no confidence" in at.error[0].value
     assert any(shown_fields in c.value for c in at.caption) and len(at.dataframe[0].value) == len(table)
+
+
+def test_an_interrupted_build_resumes_after_its_last_finished_stage(tmp_path):
+    import json
+
+    import pytest
+
+    from analysis.demo.case import build_case
+
+    params = dict(source="mnist", n_train=24, n_val=6, image_size=64, objects_per_image=(1, 3), scale_px=(14, 30),
+                  train_steps=12, seed=3)
+
+    class Killed(Exception):
+        pass
+
+    def killed_while_training(fraction, message):
+        if message.startswith("Training the detector"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        build_case(tmp_path / "case", **params, progress=killed_while_training)
+    assert not (tmp_path / "case").exists()  # a case folder appears complete or not at all
+    seen = []
+    build_case(tmp_path / "case", **params, progress=lambda f, m: seen.append((f, m)))
+    assert seen[0] == (0.1, "Scenes composed earlier: reusing them")
+    assert not any(m.startswith("Composing") for _, m in seen)
+    build_case(tmp_path / "fresh", **params)
+    for name in ("gt_clean.json", "gt_noisy.json", "predictions.json"):
+        assert json.loads((tmp_path / "case" / name).read_text()) == json.loads((tmp_path / "fresh" / name).read_text())
+    assert sorted(p.name for p in (tmp_path / "case").iterdir()) == sorted(p.name for p in (tmp_path / "fresh").iterdir())
