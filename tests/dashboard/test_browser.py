@@ -80,7 +80,7 @@ def test_demo_overview_renders_images(app_url, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url)
     page.get_by_text(f"Dataset overview: {demo.DEMO_NAME}").wait_for(timeout=90_000)
-    page.get_by_text("Synthetic data").first.wait_for()
+    page.get_by_text("Synthetic data: scenes composed from real handwritten MNIST digits").first.wait_for()
     images = page.locator('[data-testid="stImage"] img')
     images.first.wait_for(timeout=60_000)
     page.wait_for_function(
