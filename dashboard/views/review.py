@@ -16,7 +16,6 @@ from dashboard import common
 PAGE_SIZE = 24
 COLUMNS = 4
 VIEWS = ("One by one", "Gallery")
-STATUS_ICONS = {"confirmed": "✅", "dismissed": "✖️", "pending": "⏳"}
 BAR_COLORS = {"confirmed": "#D55E00", "dismissed": "#999999", "pending": "#56B4E9"}  # Okabe-Ito
 
 
@@ -106,7 +105,7 @@ def _triage(ds, shown, gt_field, pred_field):
         st.text(f"Class: {focus['label']}    Field: {focus['label_field']}")
         status = focus["review_status"]
         decided = f" by {focus['review_by']} at {focus['review_at']:%Y-%m-%d %H:%M} UTC" if status != review.PENDING else ""
-        st.text(f"Status: {STATUS_ICONS[status]} {status}{decided}")
+        st.text(f"Status: {status}{decided}")  # words: the emoji were empty boxes in the default fonts
         if isinstance(focus.get("review_comment"), str):
             st.text(f"Comment: {focus['review_comment']}")
         st.text_input("Comment (optional, stored with the decision)", key="rv_comment")
@@ -147,7 +146,7 @@ def _gallery(ds, shown, gt_field, pred_field):
                 _show_card_image(row, 240, gt_field)
                 st.text(review_tables.describe(row))
                 who = f" · {row['review_by']}" if row["review_status"] != review.PENDING else ""
-                st.text(f"Class {row['label']} · {STATUS_ICONS[row['review_status']]} {row['review_status']}{who}")
+                st.text(f"Class {row['label']} · {row['review_status']}{who}")
                 one = rows.loc[[row.name]]
                 c = st.columns(2)
                 c[0].button("Confirm", key=f"rv_c_{row['label_id']}", on_click=_decide, args=(ds, one, "confirmed"))

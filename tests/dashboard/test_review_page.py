@@ -62,7 +62,7 @@ def test_confirm_needs_a_name_then_is_stored_and_survives_a_reload(page_ds):
     at = _open("review-page", reviewer="alice")
     at.multiselect(key="rv_status").set_value(["confirmed"]).run()
     texts = [t.value for t in at.text]
-    assert any(t.startswith("Status: ✅ confirmed by alice") for t in texts)
+    assert any(t.startswith("Status: confirmed by alice") for t in texts)
     assert any("Comment: clearly wrong" == t for t in texts)
     assert at.metric[2].value == "1"  # reviewed
 
@@ -105,3 +105,14 @@ def test_exports_from_the_page(page_ds):
     assert not at.exception and any("Corrected COCO written" in s.value for s in at.success)
     path = next(t.value for t in at.text if t.value.endswith(".json"))
     assert "exports" in path
+
+
+def test_label_errors_table_opens_with_image_type_score_class_and_ids_last(page_ds):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["dataset"] = "review-page"
+    at.switch_page("views/label_errors.py").run()
+    assert not at.exception
+    order = list(at.dataframe[0].proto.column_order)
+    assert order[:4] == ["filepath", "error_type", "error_score", "label"]
+    assert order[-3:] == ["error_match_id", "sample_id", "label_id"] and set(order) == set(at.dataframe[0].value)
+    assert at.dataframe[0].value["error_score"].is_monotonic_decreasing
