@@ -35,7 +35,10 @@ def load_json(path: str | Path, what: str):
         raise InputError(f"{what} not found: {path}. Check the path.")
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            data = f.read()
+        if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+            raise InputError(f"{what} {path.name}: the file is empty. Check that it was written completely.")
+        return json.loads(data)
     except json.JSONDecodeError as e:
         raise InputError(
             f"{what} {path.name} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})."

@@ -41,18 +41,30 @@ def bulk_write(dataset, ops: list, sample_ids: list | None = None) -> None:
     dataset._bulk_write(ops, ids=sample_ids)
 
 
-def update_labels(dataset, ops: list, sample_ids) -> int:
+def update_labels(dataset, ops: list, sample_ids=None) -> int:
     """Apply ``UpdateOne`` operations on the sample documents, unordered, in one request.
 
     Returns the number of documents matched. Only the in-memory copies of the
     samples ``sample_ids`` are reloaded (a whole ``dataset.reload()`` costs
-    about 30 ms). pymongo errors propagate.
+    about 30 ms); none when None (fields no in-memory sample is read for,
+    e.g. reviewers' claims). pymongo errors propagate.
     """
     import fiftyone.core.sample as fos
 
     result = dataset._sample_collection.bulk_write(ops, ordered=False)
-    fos.Sample._reload_docs(dataset._sample_collection_name, sample_ids=set(sample_ids))
+    if sample_ids is not None:
+        fos.Sample._reload_docs(dataset._sample_collection_name, sample_ids=set(sample_ids))
     return result.matched_count
+
+
+def update_many(dataset, query: dict, update) -> int:
+    """One ``update_many`` on the sample documents (``update``: a document or a pipeline); documents matched."""
+    return dataset._sample_collection.update_many(query, update).matched_count
+
+
+def find(dataset, query: dict, projection: dict) -> list[dict]:
+    """The raw sample documents matching ``query``, with the fields of ``projection`` only."""
+    return list(dataset._sample_collection.find(query, projection))
 
 
 def aggregate(dataset, pipeline: list[dict]) -> list[dict]:

@@ -264,6 +264,8 @@ def list_scenarios() -> list[str]:
 
 def parse_scenario(text: str | bytes, file_name: str) -> Scenario:
     """A scenario from the JSON text of a file (saved or exported); ``file_name`` names it in messages."""
+    if not (text.strip() if isinstance(text, str) else text.strip(b" \t\r\n\xef\xbb\xbf")):
+        raise BudgetError(f"{file_name}: the file is empty. Choose a scenario saved with \"Export JSON\".")
     try:
         d = json.loads(text)
     except ValueError as e:  # not JSON, or bytes that are no text at all

@@ -11,7 +11,7 @@ from pathlib import Path
 import analysis  # noqa: F401  (FiftyOne environment defaults)
 from analysis.core.errors import InputError
 from analysis.label_errors.fo_adapter import load_candidates
-from analysis.review.exports import decisions_export, write_corrected_coco
+from analysis.review.exports import decisions_export, fix_summary, write_corrected_coco
 from analysis.review.store import ReviewError, decisions
 from analysis.review.tables import progress_by_type, review_table
 
@@ -48,8 +48,7 @@ def main(argv=None) -> int:
             print(f"Decisions written to {out}")
         if args.coco:
             path, log = write_corrected_coco(dataset, args.coco)
-            print(f"Corrected COCO written to {path}: {int(log['applied'].sum())} fixes applied, "
-                  f"{int((~log['applied']).sum())} not applicable")
+            print(f"Corrected COCO written to {path}: {fix_summary(log)}")
     except (InputError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import analysis  # noqa: F401  (FiftyOne environment defaults)
-from analysis.review.store import ReviewError, decisions, history, label_fields
+from analysis.review.store import DISPUTED, ReviewError, decisions, history, label_fields
 
 
 def apply_fixes(gt: pd.DataFrame, preds: pd.DataFrame, confirmed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -88,6 +88,8 @@ def corrected_coco(dataset) -> tuple[dict, pd.DataFrame]:
     (added boxes get new ids above the largest); categories come from the
     import (``dataset.info["coco_categories"]``) or are numbered 1..K by
     name. Boxes are in pixels (COCO ``xywh``). The dataset is not changed.
+    Disputed labels are left as they are and listed in the log (``applied``
+    False, the note says disputed).
     """
     gt_field, pred_field = label_fields(dataset)
     if dataset.count("metadata.width") < len(dataset):
@@ -104,6 +106,12 @@ def corrected_coco(dataset) -> tuple[dict, pd.DataFrame]:
         "error_match_id": snapshot["error_match_id"].reindex(confirmed["label_id"]).to_numpy(),
     })
     fixed, log = apply_fixes(gt, preds, confirmed)
+    disputed = current[current["review_status"] == DISPUTED]
+    if len(disputed):  # listed, never applied: the reviewers disagree
+        log = pd.concat([log, pd.DataFrame({
+            "label_id": disputed["label_id"].to_numpy(), "error_type": disputed["error_type"].to_numpy(),
+            "applied": False, "note": "disputed: reviewers disagree, not applied"})], ignore_index=True)
+        log["applied"] = log["applied"].astype(bool)  # an empty fix log has no dtype of its own
 
     sids, paths, coco_ids, widths, heights = dataset.values(
         ["id", "filepath", "coco_id" if dataset.has_field("coco_id") else "id", "metadata.width", "metadata.height"])
@@ -173,6 +181,13 @@ def write_corrected_coco(dataset, out: str | Path | None = None) -> tuple[Path, 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(coco))
     return path, log
+
+
+def fix_summary(log: pd.DataFrame) -> str:
+    """A corrected COCO's fix log (:func:`corrected_coco`) in words: applied, not applicable, disputed."""
+    disputed = int(log["note"].str.startswith("disputed").sum())
+    text = f"{int(log['applied'].sum())} fixes applied, {int((~log['applied']).sum()) - disputed} not applicable"
+    return text + (f", {disputed} disputed (left as they are)" if disputed else "")
 
 
 def decisions_export(dataset, fmt: str) -> str:

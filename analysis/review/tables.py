@@ -11,7 +11,8 @@ import pandas as pd
 
 import analysis  # noqa: F401  (FiftyOne environment defaults)
 from analysis.label_errors.params import ERROR_TYPES
-from analysis.review.store import PENDING, STATUSES, label_fields
+from analysis.data import fo_store
+from analysis.review.store import DISPUTED, PENDING, STATUSES, label_fields
 
 TYPE_TITLES = {"low_iou": "Low IoU", "missing": "Missing label", "spurious": "Spurious",
                "wrong_class": "Wrong class", "duplicate": "Duplicate"}
@@ -84,7 +85,11 @@ def filter_table(table: pd.DataFrame, *, types=None, classes=None, score_range=(
 
 
 def progress_by_type(table: pd.DataFrame) -> pd.DataFrame:
-    """Per error type: ``total, confirmed, dismissed, pending, reviewed`` counts."""
+    """Per error type: ``total, confirmed, dismissed, disputed, pending, reviewed`` counts.
+
+    ``reviewed`` counts the verdicts (confirmed + dismissed); disputed labels
+    wait for the reviewers to agree.
+    """
     states = [*STATUSES, PENDING]
     kind = pd.Categorical(table["error_type"], categories=ERROR_TYPES).codes.astype(np.int64)
     state = pd.Categorical(table["review_status"], categories=states).codes
@@ -93,7 +98,7 @@ def progress_by_type(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(counts.reshape(len(ERROR_TYPES), len(states)), index=list(ERROR_TYPES), columns=states)
     out = out[np.isin(out.index, table["error_type"].unique())]
     out["reviewed"] = out["confirmed"] + out["dismissed"]
-    out["total"] = out["reviewed"] + out[PENDING]
+    out["total"] = out["reviewed"] + out[DISPUTED] + out[PENDING]
     return out.rename_axis(index="error_type", columns=None).reset_index()
 
 
@@ -104,6 +109,13 @@ def wilson_interval(k: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray,
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half, centre + half
+
+
+def unclaimed(table: pd.DataFrame, live: pd.DataFrame, reviewer: str) -> pd.DataFrame:
+    """Rows of ``table`` that no other reviewer has open (``live``: :func:`analysis.review.claims.claims`);
+    order kept."""
+    others = live.loc[live["claimed_by"] != (reviewer or "").strip(), "label_id"]
+    return table[~label_index(table).isin(others)]
 
 
 def precision_by_band(table: pd.DataFrame, edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), z: float = 1.2816) -> pd.DataFrame:
@@ -151,43 +163,56 @@ def describe(row) -> str:
 
 
 def page_details(dataset, rows: pd.DataFrame) -> pd.DataFrame:
-    """The boxes needed to draw ``rows`` (a few candidates), read in one query.
+    """The boxes needed to draw ``rows`` (a few candidates) and their review state, in one read.
 
     Adds ``match_label``, ``match_box`` (relative xywh), ``match_confidence``
     (the supporting label named by ``error_match_id``), ``confidence`` (the
     candidate's own, for predictions), ``width``/``height`` and ``boxes``:
     every box of the sample as ``(field, label, [x, y, w, h], confidence)``
-    for the enlarged view.
+    for the enlarged view. ``review_status, review_by, review_at,
+    review_comment`` are replaced by the label's state as stored now, read
+    together with ``review_version`` (its history length), so a decision
+    passed this row back stores only if nobody decided the label after it
+    was shown (:func:`decide_many`).
     """
     if rows.empty:
         return rows.assign(match_label=None, match_box=None, match_confidence=np.nan, confidence=np.nan,
-                           width=np.nan, height=np.nan, boxes=None)
-    gt_field, pred_field = label_fields(dataset)
-    ids = list(dict.fromkeys(rows["sample_id"]))
-    paths = ["id", "metadata.width", "metadata.height"]
-    for f in (gt_field, pred_field):
-        paths += [f"{f}.detections.id", f"{f}.detections.label", f"{f}.detections.bounding_box",
-                  f"{f}.detections.confidence"]
-    values = dataset.select(ids).values(paths)
+                           width=np.nan, height=np.nan, boxes=None, review_version=0)
+    from bson import ObjectId
+
+    fields = label_fields(dataset)
+    # one find() of the samples' documents (FiftyOne's values() spends ~25 ms per call parsing field paths)
+    projection = {"metadata.width": 1, "metadata.height": 1, **{f"{f}.detections": 1 for f in fields}}
+    docs = fo_store.find(dataset, {"_id": {"$in": [ObjectId(s) for s in set(rows["sample_id"])]}}, projection)
     by_label, per_sample, sizes = {}, {}, {}
-    for i, sid in enumerate(values[0]):
-        sizes[sid] = (values[1][i], values[2][i])
+    for doc in docs:
+        sid = str(doc["_id"])
+        meta = doc.get("metadata") or {}
+        sizes[sid] = (meta.get("width"), meta.get("height"))
         boxes = []
-        for k, f in enumerate((gt_field, pred_field)):
-            lids, labels, bbs, confs = (values[3 + 4 * k + j][i] or [] for j in range(4))
-            confs = confs or [None] * len(lids)
-            for lid, lab, bb, c in zip(lids, labels, bbs, confs):
-                by_label[lid] = (lab, bb, c)
-                boxes.append((f, lab, bb, c))
+        for f in fields:
+            for d in (doc.get(f) or {}).get("detections") or []:
+                by_label[str(d["_id"])] = d
+                boxes.append((f, d.get("label"), d.get("bounding_box"), d.get("confidence")))
         per_sample[sid] = boxes
-    out = rows.copy()
-    match = out["error_match_id"].map(lambda m: by_label.get(m, (None, None, None)))
-    out["match_label"] = [m[0] for m in match]
-    out["match_box"] = [m[1] for m in match]
-    out["match_confidence"] = [np.nan if m[2] is None else m[2] for m in match]
-    own = out["label_id"].map(lambda m: by_label.get(m, (None, None, None)))
-    out["confidence"] = [np.nan if m[2] is None else m[2] for m in own]
-    out["width"] = [sizes.get(s, (None, None))[0] for s in out["sample_id"]]
-    out["height"] = [sizes.get(s, (None, None))[1] for s in out["sample_id"]]
-    out["boxes"] = [per_sample.get(s, []) for s in out["sample_id"]]
-    return out
+    none = {}
+    match = [by_label.get(m, none) for m in rows["error_match_id"]]
+    own = [by_label.get(m, none) for m in rows["label_id"]]
+
+    def number(v):
+        return np.nan if v is None else v
+
+    return rows.assign(
+        match_label=[m.get("label") for m in match], match_box=[m.get("bounding_box") for m in match],
+        match_confidence=[number(m.get("confidence")) for m in match],
+        confidence=[number(d.get("confidence")) for d in own],
+        width=[sizes.get(s, (None, None))[0] for s in rows["sample_id"]],
+        height=[sizes.get(s, (None, None))[1] for s in rows["sample_id"]],
+        boxes=[per_sample.get(s, []) for s in rows["sample_id"]],
+        review_version=[len(d.get("review_history") or ()) for d in own],
+        review_status=pd.Categorical([d.get("review_status") or PENDING for d in own],
+                                     categories=(PENDING, *STATUSES)),
+        review_by=pd.Series([d.get("review_by") for d in own], index=rows.index, dtype=object),
+        review_at=np.array([np.datetime64(d.get("review_at") or "NaT", "ns") for d in own]),
+        review_comment=pd.Series([d.get("review_comment") for d in own], index=rows.index, dtype=object),
+    )

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
+from streamlit.errors import StreamlitPageNotFoundError  # noqa: E402
 
 from analysis.core.errors import InputError  # noqa: E402
 from analysis.planning import budget as bd  # noqa: E402
@@ -105,6 +106,15 @@ def _number(group, f, container, measured: dict | None = None):
     return out
 
 
+def _link(container, page: str, label: str, icon: str) -> None:
+    """A link to another page of the app; its name as text where the page runs alone (``streamlit run
+    dashboard/views/budget.py``, tests), as no other page is registered there."""
+    try:
+        container.page_link(page, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        container.caption(f"{label} (open the app: streamlit run dashboard/app.py).")
+
+
 def _widgets(curve, measured: dict) -> scenarios.Scenario:
     st.subheader("Where we are and what we need")
     use_curve = False
@@ -131,6 +141,10 @@ def _widgets(curve, measured: dict) -> scenarios.Scenario:
     c = st.columns(4)
     c[0].number_input("More labels needed (items)", min_value=0.0, key=_key("s", "labels_needed"),
                       disabled=use_curve, help="Random labelling; the learning curve's estimate when used.")
+    if not curve:
+        c[0].caption("No learning curve fitted yet: these numbers are typed in. A curve fitted to your labels "
+                     "says how many more are needed, with an interval.")
+        _link(c[0], "views/learning_curves.py", "Fit one on the Learning curves page", ":material/show_chart:")
     c[1].number_input("80% low", min_value=0.0, key=_key("s", "labels_low"), disabled=use_curve)
     # value=None lets the field be emptied (over the horizon) and, unlike another default, makes no state warning
     c[2].number_input("80% high", value=None, min_value=0.0, key=_key("s", "labels_high"), disabled=use_curve,

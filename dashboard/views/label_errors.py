@@ -8,6 +8,29 @@ from analysis.label_errors import fo_adapter as label_errors_fo
 from dashboard import common
 
 
+# what a reviewer reads first, then the evidence, the box and, last, the ids that link back to FiftyOne
+FIRST_COLUMNS = ["filepath", "error_type", "error_score", "label", "error_iou", "x", "y", "w", "h",
+                 "label_field"]
+ID_COLUMNS = ["error_match_id", "sample_id", "label_id"]
+
+
+def _table(shown):
+    """The candidates: image, type, score and class first, ids last."""
+    rest = [c for c in shown.columns if c not in FIRST_COLUMNS + ID_COLUMNS]
+    columns = [c for c in FIRST_COLUMNS if c in shown] + rest + [c for c in ID_COLUMNS if c in shown]
+    # FiftyOne's boxes are relative: say so, as the CLI writes pixels
+    st.dataframe(shown, width="stretch", hide_index=True, column_order=columns, column_config={
+        "filepath": st.column_config.TextColumn("image", help="The image file"),
+        "error_type": st.column_config.TextColumn("type"),
+        "error_score": st.column_config.NumberColumn("score", format="%.2f",
+                                                     help="In [0, 1]; higher: more likely an error"),
+        "label": st.column_config.TextColumn("class"),
+        **{k: st.column_config.NumberColumn(f"{k} (fraction)", format="%.3f", help=f"{what}, as a fraction of the "
+                                            f"image's {side} (FiftyOne's relative box)")
+           for k, what, side in (("x", "Left edge", "width"), ("y", "Top edge", "height"), ("w", "Width", "width"),
+                                 ("h", "Height", "height"))}})
+
+
 def main():
     ds = common.current_dataset()
     st.title(f"Label errors: {ds.name}")
@@ -58,12 +81,7 @@ def main():
     cols = st.columns(len(types))
     for col, t in zip(cols, types):
         col.metric(t, f"{(candidates['error_type'] == t).sum():,}")
-    # FiftyOne's boxes are relative: say so, as the CLI writes pixels
-    st.dataframe(shown, width="stretch", hide_index=True, column_config={
-        k: st.column_config.NumberColumn(f"{k} (fraction)", format="%.3f", help=f"{what}, as a fraction of the image's "
-                                         f"{side} (FiftyOne's relative box)")
-        for k, what, side in (("x", "Left edge", "width"), ("y", "Top edge", "height"), ("w", "Width", "width"),
-                              ("h", "Height", "height"))})
+    _table(shown)
     if "sample_id" in shown and len(shown):
         common.open_in_fiftyone(ds.select(shown["sample_id"].unique().tolist()[:1000], ordered=True),
                                 "Open these images in FiftyOne", key="fo_label_errors",

@@ -1,4 +1,4 @@
-"""Real browser: a reviewer confirms with the mouse and dismisses with the keyboard; reloads and a
+"""Real browser: a reviewer confirms with the mouse, dismisses and undoes with the keyboard; reloads and a
 killed server lose nothing."""
 
 from pathlib import Path
@@ -45,6 +45,18 @@ def test_mouse_and_keyboard_decisions_survive_reload_and_restart(browser, tmp_pa
         page.keyboard.press("n")
         page.get_by_text("1 decision stored: dismissed").wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
+        dismissed = review.decisions(ds).query("review_status == 'dismissed'")["label_id"].tolist()
+
+        # U undoes that last decision (the card shown is already the next one) and brings it back on screen.
+        page.get_by_text("Review label errors: review-browser").click()
+        page.keyboard.press("u")
+        page.get_by_text("Candidate brought back by Undo").wait_for(timeout=30_000)
+        page.get_by_text("Status: pending").wait_for(timeout=30_000)
+        assert set(review.decisions(ds)["review_status"]) == {"confirmed"}
+        page.get_by_text("Review label errors: review-browser").click()
+        page.keyboard.press("n")  # decided again, on the card that came back
+        page.get_by_text("1 decision stored: dismissed").wait_for(timeout=30_000)
+        assert review.decisions(ds).query("review_status == 'dismissed'")["label_id"].tolist() == dismissed
 
         stored = review.decisions(ds)
         assert sorted(stored["review_status"]) == ["confirmed", "dismissed"]

@@ -258,7 +258,8 @@ def test_budget_planner_loads_an_exported_file():
     assert at.number_input(key="bp_s_labels_needed").value == 123_456.0
     assert at.number_input(key="bp_a_labeller_rate").value == 33.0
     assert at.text_input(key="bp_s_name").value == "from a file"
-    for content, message in ((b"{not json", "is not valid JSON"), (b'{"colour": "red"}', "not a scenario"),
+    for content, message in ((b"{not json", "is not valid JSON"), (b"", "the file is empty"),
+                             (b'{"colour": "red"}', "not a scenario"),
                              (b'[1, 2]', "must be a JSON object"), (b'{"target": "high"}', "target must be a number"),
                              (b'{"assumptions": {"labeller_rate": "a lot"}}', "Labeller hourly rate must be")):
         at.file_uploader(key="bp_upload").set_value(("bad.json", content, "application/json")).run()
@@ -344,3 +345,18 @@ def test_budget_planner_80_high_can_be_emptied_and_a_bad_interval_is_flagged():
     assert any("500,000 more labels (80% interval 5,000 to over 1,000,000,000)" in c.value for c in at.caption)
     at.number_input(key="bp_s_labels_needed").set_value(1e16).run()
     assert "beyond 1,000,000,000, the learning curves' horizon" in at.error[0].value
+
+
+def test_budget_planner_without_a_curve_says_so_beside_the_labels_needed_and_links_to_the_curves():
+    state.latest_result_path().unlink(missing_ok=True)
+    at = AppTest.from_file(str(VIEWS.parent / "app.py"), default_timeout=180)
+    at.switch_page("views/budget.py").run()
+    assert not at.exception
+    assert any(c.value.startswith("No learning curve fitted yet: these numbers are typed in") for c in at.caption)
+    links = [e.proto for e in at.get("page_link")]
+    assert [(p.label, p.page) for p in links] == [("Fit one on the Learning curves page", "learning_curves")]
+    standalone = _page("budget.py").run()  # no other page registered: the link reads as text
+    assert not standalone.exception and any("Learning curves page (open the app" in c.value for c in standalone.caption)
+    state.save_latest(CURVE)
+    at = _page("budget.py").run()
+    assert not any(c.value.startswith("No learning curve fitted yet") for c in at.caption)

@@ -122,6 +122,7 @@ def test_skip_invalid_imports_the_rest(coco_fixture, tmp_path):
     "content, message",
     [
         ("{not json", "not valid JSON"),
+        ("", "the file is empty"),
         ([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}], "no numeric 'score'"),
         ('[{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "score": NaN}]', "NaN / infinite"),
         ([{"image_id": "1", "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.5}],

@@ -131,6 +131,8 @@ def test_scenario_roundtrips_json_query_and_disk():
 
 @pytest.mark.parametrize("text, message", [
     ("{not json", "plan.json is not valid JSON"),
+    ("", "plan.json: the file is empty"),
+    (" \n", "plan.json: the file is empty"),
     ("[1, 2]", "must be a JSON object"),
     ('{"target": "high"}', "target must be a number"),
     ('{"target": NaN}', "target must be a number"),

@@ -1,10 +1,9 @@
 """Review decisions: stored on the labels in FiftyOne, atomic, kept across re-runs, exported as fixes."""
 
 import json
+import multiprocessing
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import build_error_dataset
 
+import _review_race as race
 from analysis.core import render
 from analysis.label_errors import fo_adapter as label_errors_fo
 from analysis.review import exports as review_exports
@@ -78,29 +78,21 @@ def test_user_text_is_stored_literally_and_bad_decisions_are_refused(ds):
 
 
 def test_two_processes_deciding_labels_of_one_image_lose_nothing(ds):
-    """Two reviewers hammer different labels of the same sample at the same moment."""
+    """Two reviewers hammer different labels of the same sample at the same moment (a barrier starts both)."""
     cands = label_errors_fo.load_candidates(ds)
     sample = cands["sample_id"].value_counts().index[0]
     labels = cands[cands["sample_id"] == sample].head(2)
     assert len(labels) == 2
-    start = time.time() + 3.0
-    script = textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
-        import pandas as pd
-        from analysis.data import datasets
-        from analysis.review import store as review
-        from analysis.review import tables as review_tables
-        from analysis.review import exports as review_exports
-        ds = datasets.load("review-lib")
-        row = pd.DataFrame([dict(label_field=sys.argv[1], sample_id={sample!r}, label_id=sys.argv[2])])
-        time.sleep(max(0.0, {start} - time.time()))
-        for i in range(25):
-            review.decide_many(ds, row, ("confirmed", "dismissed")[i % 2], sys.argv[3], f"round {{i}}")
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, r.label_field, r.label_id, who])
-             for r, who in zip(labels.itertuples(), ("alice", "bob"))]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied database connections
+    barrier = spawn.Barrier(2)
+    procs = [spawn.Process(target=race.decide_rounds, args=(
+        "review-lib", {"label_field": r.label_field, "sample_id": sample, "label_id": r.label_id}, who, 25, barrier))
+        for r, who in zip(labels.itertuples(), ("alice", "bob"))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
     hist = review.history(ds)
     for r, who in zip(labels.itertuples(), ("alice", "bob")):
         mine = hist[hist["label_id"] == r.label_id]
@@ -185,7 +177,8 @@ def test_progress_and_precision_by_band_hand_computed():
         "review_status": ["confirmed", "dismissed", "confirmed", "pending", "confirmed"],
     })
     prog = review_tables.progress_by_type(table).set_index("error_type")
-    assert prog.loc["low_iou"].to_dict() == {"confirmed": 1, "dismissed": 1, "pending": 0, "reviewed": 2, "total": 2}
+    assert prog.loc["low_iou"].to_dict() == {"confirmed": 1, "dismissed": 1, "disputed": 0, "pending": 0, "reviewed": 2,
+                                             "total": 2}
     assert prog.loc["missing", "pending"] == 1
     bands = review_tables.precision_by_band(table).set_index("band")
     top = bands.loc["0.8-1.0"]
