@@ -9,6 +9,7 @@ import streamlit as st
 from analysis.core.errors import DatabaseUnavailable, InputError
 from analysis.data import datasets, detections, fiftyone_app
 from analysis.demo import dataset as demo
+from dashboard import jobs_ui
 
 DATASET_KEY = "dataset"
 _NEXT_DATASET_KEY = "next_dataset"
@@ -138,10 +139,6 @@ def _database_settings(db: _Database):
                    "then restart the app.")
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
 @st.fragment(run_every=2)
 def demo_build_progress(compact: bool = False):
     """The demo build's progress while it runs (every page shows it); the app reloads when it is done."""
@@ -152,15 +149,13 @@ def demo_build_progress(compact: bool = False):
     if job.state != "running":
         return
     st.session_state["demo_build_seen"] = "running"
-    left = (f"about {_duration(job.eta_s)} left at the rate measured so far" if job.eta_s is not None
-            else "measuring the rate...")
     if compact:
-        st.caption(f"Demo build: {job.fraction:.0%}, {left}")
+        st.caption(f"Demo build: {job.fraction:.0%}, {jobs_ui.time_left(job)}")
     else:
-        st.progress(job.fraction, f"{job.message} ({job.fraction:.0%}; {left})")
-        st.caption(f"Building the demo dataset in the background ({_duration(job.elapsed_s or 0)} so far): it keeps "
-                   "going if you close this tab, and every page shows its progress. Pages that do not need the "
-                   "demo (Load data, Learning curves, Budget planner, the lab pages on MNIST) work meanwhile.")
+        jobs_ui.progress_bar(job)
+        st.caption(f"Building the demo dataset in the background ({jobs_ui.duration(job.elapsed_s or 0)} so far): "
+                   "it keeps going if you close this tab, and every page shows its progress. Pages that do not "
+                   "need the demo (Load data, Learning curves, Budget planner, the lab pages on MNIST) work meanwhile.")
 
 
 def select_dataset(name: str) -> None:

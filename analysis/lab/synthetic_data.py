@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.core import files, splits
+from analysis.core import files, jobs, splits
 from analysis.core.progress import Progress
 from analysis.data import sources
 from analysis.lab import shared
@@ -368,6 +368,40 @@ def cached_simulation(settings: RenderSettings = RenderSettings(), seeds: int = 
     files.save_json(f"synthetic_data/{path.stem}.json",
                     {**request, "wall_seconds": time.perf_counter() - t0, "saved_at": saved_at})
     return df
+
+
+def _job_key(request: dict) -> str:
+    return "synthetic-data-" + _path(request).stem
+
+
+def simulation_status(settings: RenderSettings = RenderSettings(), seeds: int = 5, real_sizes=REAL_SIZES,
+                      mixed_amounts=MIXED_AMOUNTS, synthetic_amounts=SYNTHETIC_AMOUNTS, learner: str = "cnn",
+                      steps: int = CNN_STEPS) -> jobs.JobStatus:
+    """The background run of this request (:func:`start_simulation`): its :class:`~analysis.core.jobs.JobStatus`."""
+    return jobs.status(_job_key(_request(settings, seeds, real_sizes, mixed_amounts, synthetic_amounts, learner,
+                                         steps)))
+
+
+def start_simulation(settings: RenderSettings = RenderSettings(), seeds: int = 5, real_sizes=REAL_SIZES,
+                     mixed_amounts=MIXED_AMOUNTS, synthetic_amounts=SYNTHETIC_AMOUNTS, learner: str = "cnn",
+                     steps: int = CNN_STEPS) -> jobs.JobStatus:
+    """Run :func:`cached_simulation` of this request as a background job (:mod:`analysis.core.jobs`): once,
+    whichever sessions ask, and it keeps going when the page or the tab closes. A run that failed, was
+    interrupted or whose saved table is gone starts again. Returns the job's status."""
+    request = _request(settings, seeds, real_sizes, mixed_amounts, synthetic_amounts, learner, steps)
+    key = _job_key(request)
+    if jobs.status(key).state != "running" and not _path(request).exists():
+        jobs.forget(key)
+    return jobs.start(key, "analysis.lab.synthetic_data:run_request", request=request)
+
+
+def run_request(request: dict, progress: Progress | None = None) -> str:
+    """The background job's body: :func:`cached_simulation` of a request as the job stores it (JSON, see
+    :func:`start_simulation`). Returns the saved table's path."""
+    cached_simulation(settings_from(request["settings"]), request["seeds"], request["real_sizes"],
+                      request["mixed_amounts"], request["synthetic_amounts"], request["learner"],
+                      request["steps"] or CNN_STEPS, progress=progress)
+    return str(_path(request))
 
 
 def saved_runs() -> list[dict]:

@@ -14,7 +14,7 @@ import streamlit as st  # noqa: E402
 from analysis.core.errors import InputError  # noqa: E402
 from analysis.lab import synthetic_data as sd  # noqa: E402
 from analysis.planning import measurements  # noqa: E402
-from dashboard import state  # noqa: E402
+from dashboard import jobs_ui, state  # noqa: E402
 
 REAL_CHOICES = (10, 20, 50, 100, 200, 500, 1000, 2000, 4000)
 SYNTHETIC_CHOICES = (100, 250, 500, 1000, 2000, 4000, 8000)
@@ -208,6 +208,17 @@ def to_budget(table: pd.DataFrame, real: int, synthetic: int, seeds: int, learne
         st.success(f"The budget planner now uses {value:.0%} synthetic-data label savings (measured).")
 
 
+@st.fragment(run_every=2)
+def run_progress(settings, request: dict) -> None:
+    """The background run's progress; the page reloads when it ends (with its result, or its failure)."""
+    job = sd.simulation_status(settings, **request)
+    if job.state != "running":
+        st.rerun(scope="app")
+    jobs_ui.progress_bar(job)
+    st.caption(f"Running in the background ({jobs_ui.duration(job.elapsed_s or 0)} so far): it keeps going if you "
+               "close this tab or open another page; come back here for the result.")
+
+
 def main() -> None:
     st.title("Synthetic data")
     st.caption(":material/science: **Simulated.** Digits rendered from the DejaVu fonts that come with matplotlib, "
@@ -245,18 +256,26 @@ def main() -> None:
         fits = request["seeds"] * (len(request["real_sizes"]) * (1 + len(request["mixed_amounts"]))
                                    + len(request["synthetic_amounts"]))
         digits = request["seeds"] * max(request["mixed_amounts"] + request["synthetic_amounts"])
+        job = sd.simulation_status(settings, **request)
+        if job.state == "running":
+            run_progress(settings, request)
+            st.stop()
+        if job.state == "failed":
+            st.error(f"The last run with these settings failed: {job.error}. Change the settings, or run it again.")
+        elif job.state == "interrupted":
+            st.warning("The last run with these settings was interrupted (the app or the machine stopped). "
+                       "Run it again.")
         st.caption(f"Not run yet with these settings: the run trains {fits:,} models and renders {digits:,} digits "
-                   "on two worker processes (the default takes minutes; see the README's benchmark). Runs are saved "
-                   "and reused.")
+                   "on two worker processes, in the background (the default takes minutes; see the README's "
+                   "benchmark). Runs are saved and reused.")
         if not st.button("Run simulation", key="sy_run", type="primary", icon=":material/play_arrow:"):
             st.stop()
-        bar = st.progress(0.0, "Starting workers...")
         try:
-            df = sd.cached_simulation(settings, **request, progress=lambda f, m: bar.progress(f, m))
+            sd.start_simulation(settings, **request)
         except InputError as e:
             st.error(str(e))
             st.stop()
-        bar.empty()
+        st.rerun()
 
     result = sd.answer(df)
     table = sd.summarize(df)

@@ -1,10 +1,12 @@
 """The Synthetic data lab page and its hand-over to the budget planner, via AppTest."""
 
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.core import jobs
 from analysis.planning import measurements
 
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard/views"
@@ -30,6 +32,17 @@ def _tiny(at: AppTest) -> AppTest:
     return at
 
 
+def _run_ended(timeout_s: float = 240) -> jobs.JobStatus:
+    """The page's background run once its worker has recorded an outcome (done or failed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        (key,) = [k for k in jobs.keys() if k.startswith("synthetic-data-")]
+        job = jobs.status(key)
+        if job.state not in ("running", "none") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)  # polling the worker's status file, which it writes atomically
+
+
 def test_synthetic_data_page_runs_prices_reopens_and_feeds_the_planner():
     at = _tiny(_page()).run()
     assert not at.exception and at.title[0].value == "Synthetic data"
@@ -37,6 +50,11 @@ def test_synthetic_data_page_runs_prices_reopens_and_feeds_the_planner():
     assert len(at.get("image")) == 2  # rendered digits over real ones
     assert any("digits per second on one core" in c.value for c in at.caption)
     at.button(key="sy_run").click().run()
+    assert not at.exception and not at.error
+    # the run is a background job: the page shows its progress (or, if it was that quick, its result)
+    assert at.get("progress") or len(at.get("plotly_chart")) == 2
+    assert _run_ended().state == "done"
+    at.run()
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 2  # the sim-to-real gap; real only vs real + synthetic
     assert any("+250 synthetic" in m.value for m in at.markdown)  # where mixing helps or hurts
