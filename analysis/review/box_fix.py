@@ -14,8 +14,8 @@ from analysis.core.errors import InputError
 
 #: A drawn box smaller than this (pixels, either side) is taken for a click, not a box.
 MIN_SIDE_PX = 1.0
-#: GrabCut may move each edge this far (share of the drawn box's side): a drawn box is rough both ways.
-SNAP_MARGIN = 0.35
+#: GrabCut may move each edge out this far (share of the drawn box's side): a drawn box is rough both ways.
+SNAP_MARGIN = 0.2
 
 
 class BoxFixError(InputError):
@@ -74,15 +74,17 @@ def check_box(box) -> list[float]:
     return [x, y, w, h]
 
 
-def snap(image: np.ndarray, xyxy, *, margin: float = SNAP_MARGIN, iterations: int = 5):
-    """The drawn box snapped to the object inside it: ``(xyxy or None, note)``.
+def snap(image: np.ndarray, xyxy, *, margin: float = SNAP_MARGIN, iterations: int = 3):
+    """The drawn box snapped to the object in it: ``(xyxy or None, note)``.
 
-    GrabCut runs on a crop around the drawn box, initialised from it: inside
-    is probably the object, a ring of ``margin`` around it probably not (so
-    an edge drawn too tight can still move out), beyond that surely not. The
-    result is the tight box of the largest connected foreground region. None,
-    with a note, when GrabCut finds no object (nothing different from the
-    surroundings, or a region under 5% of the drawn box).
+    GrabCut runs on a crop around the drawn box, initialised with the drawn
+    rectangle grown by ``margin`` of its sides (inside: maybe the object;
+    outside: background), so that an edge drawn too tight can still move
+    out. The result is the tight box of the largest connected foreground
+    region. None, with a note, when GrabCut finds no object (nothing that
+    stands out from the surroundings, or a region under 5% of the drawn box).
+    ``margin`` and ``iterations`` were chosen on the demo (see
+    ``tests/benchmarks/bench_review_box.py``).
 
     ``image``: H x W (x 3) uint8, as read (RGB or grey); ``xyxy``: pixel corners.
     """
@@ -97,19 +99,17 @@ def snap(image: np.ndarray, xyxy, *, margin: float = SNAP_MARGIN, iterations: in
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None, "The box is too small to snap; it is kept as drawn."
-    mx, my = max(2, round(margin * (x1 - x0))), max(2, round(margin * (y1 - y0)))
-    # the crop keeps a sure-background border beyond the ring, so the GrabCut models see the surroundings
-    cx0, cy0 = max(x0 - 2 * mx, 0), max(y0 - 2 * my, 0)
-    cx1, cy1 = min(x1 + 2 * mx, width), min(y1 + 2 * my, height)
-    crop = img[cy0:cy1, cx0:cx1]
-    mask = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
-    mask[max(y0 - my - cy0, 0):y1 + my - cy0, max(x0 - mx - cx0, 0):x1 + mx - cx0] = cv2.GC_PR_BGD
-    mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = cv2.GC_PR_FGD
-    if not (mask == cv2.GC_BGD).any():  # the box fills the image: GrabCut needs some background
-        mask[[0, -1], :] = mask[:, [0, -1]] = cv2.GC_PR_BGD
+    mx, my = max(1, round(margin * (x1 - x0))), max(1, round(margin * (y1 - y0)))
+    # the crop keeps a band of background beyond the grown rectangle, for GrabCut's background model
+    cx0, cy0 = max(x0 - 3 * mx, 0), max(y0 - 3 * my, 0)
+    cx1, cy1 = min(x1 + 3 * mx, width), min(y1 + 3 * my, height)
+    crop = np.ascontiguousarray(img[cy0:cy1, cx0:cx1])
+    rx0, ry0 = max(x0 - mx - cx0, 1), max(y0 - my - cy0, 1)  # GrabCut needs some background on every side
+    rx1, ry1 = min(x1 + mx - cx0, crop.shape[1] - 1), min(y1 + my - cy0, crop.shape[0] - 1)
+    mask = np.zeros(crop.shape[:2], np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(crop, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(crop, mask, (rx0, ry0, rx1 - rx0, ry1 - ry0), bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
     except cv2.error:  # e.g. a flat crop: no colour model can be fitted
         return None, "Snapping found no object in the box (the image is flat there); it is kept as drawn."
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
