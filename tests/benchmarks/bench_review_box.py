@@ -108,7 +108,6 @@ def main():
     ds = demo.ensure_demo(size="small")
     fo_adapter.find_label_errors(ds)
     review.prepare(ds)
-    gt_field, _ = review.label_fields(ds)
     cands = fo_adapter.load_candidates(ds)
     cands = cands[cands["error_type"].isin(["missing", "low_iou"])]
     pairs = _pairs(ds, cands)
@@ -121,7 +120,7 @@ def main():
         rough = _rough(truth, rng, w, h)
         image = np.asarray(Image.open(path).convert("RGB"))
         t = time.perf_counter()
-        snapped, note = box_fix.snap(image, rough)
+        snapped, _ = box_fix.snap(image, rough)
         snap_s.append(time.perf_counter() - t)
         found_nothing += snapped is None
         final = snapped or rough
