@@ -7,6 +7,10 @@ optionally snaps it to the object (GrabCut, :func:`analysis.review.box_fix.snap`
 sees both, and Confirm (Y) stores the chosen box with the decision. The box
 drawn lives in ``st.session_state["rv_box"]`` until the decision, for the
 candidate it was drawn on only.
+
+Each selection is read once, before the chart is drawn, and the chart then
+gets a new key: Streamlit 1.67 does not redraw a keyed plotly chart whose
+figure changed, so the box drawn (and snapped) would not show otherwise.
 """
 
 import base64
@@ -44,7 +48,7 @@ def _view(filepath, boxes):
 def chosen_box(label_id):
     """The box to store with a confirmation of ``label_id`` (relative ``[x, y, w, h]``), or None."""
     box = st.session_state.get("rv_box")
-    if not box or box["label_id"] != label_id or box["drawn"] is None:
+    if not box or box["label_id"] != label_id:
         return None
     use_snapped = box["snapped"] is not None and st.session_state.get("rv_box_use") == CHOICES[1]
     return box["snapped"] if use_snapped else box["drawn"]
@@ -56,26 +60,29 @@ def forget():
     st.session_state.pop("rv_box_use", None)
 
 
+def _redraw():
+    # a new key: a new chart, with the figure of this run and no selection
+    st.session_state["rv_box_v"] = st.session_state.get("rv_box_v", 0) + 1
+
+
 def clear():
-    """Button callback: no box to store; the chart still shows the selection, which must not come back as new."""
-    box = st.session_state.get("rv_box")
-    if box:
-        st.session_state["rv_box"] = {**box, "drawn": None, "snapped": None}
+    """Button callback: no box to store (Confirm then stores the detector's)."""
+    forget()
+    _redraw()
 
 
 def take_selection(selection, label_id, width, height):
-    """A new box selection (two x and two y values, image pixels) becomes the candidate's drawn box; a box that
+    """A box selection (two x and two y values, image pixels) becomes the candidate's drawn box; a box that
     cannot be used leaves the one before and says why (``rv_box_msg``)."""
     ss = st.session_state
-    raw = (tuple(selection.get("x") or ()), tuple(selection.get("y") or ()))
-    if (ss.get("rv_box") or {}).get("raw") == raw:
-        return  # the same selection, seen again on a rerun
+    _redraw()
     try:
-        drawn, note = box_fix.drawn_box(list(raw[0]), list(raw[1]), width, height)
+        drawn, note = box_fix.drawn_box(list(selection.get("x") or ()), list(selection.get("y") or ()),
+                                        width, height)
     except box_fix.BoxFixError as e:
         ss["rv_box_msg"] = ("warning", str(e) + (" The box drawn before is kept." if chosen_box(label_id) else ""))
         return
-    ss["rv_box"] = {"label_id": label_id, "raw": raw, "drawn": drawn, "snapped": None, "size": (width, height)}
+    ss["rv_box"] = {"label_id": label_id, "drawn": drawn, "snapped": None, "size": (width, height)}
     ss.pop("rv_box_use", None)
     ss["rv_box_msg"] = ("info", note) if note else None
 
@@ -98,6 +105,7 @@ def _snap(filepath):
     box["snapped"] = box_fix.to_relative(snapped, width, height)
     ss["rv_box_use"] = CHOICES[1]
     ss["rv_box_msg"] = None
+    _redraw()
 
 
 def _rect(box, width, height, color, dash="solid", line=2):
@@ -113,12 +121,12 @@ def _figure(uri, region, size, gt, preds, box):
     width, height = size
     shapes = [_rect(b, width, height, COLORS["gt"]) for _, b in gt]
     shapes += [_rect(b, width, height, COLORS["pred"], "dash") for _, b, _ in preds]
-    if box and box["drawn"] is not None:
+    if box:
         shapes.append(_rect(box["drawn"], width, height, COLORS["drawn"], line=3))
         if box["snapped"] is not None:
             shapes.append(_rect(box["snapped"], width, height, COLORS["snapped"], "dot", 3))
     fig = go.Figure(go.Image(source=uri, x0=left + 0.5, y0=top + 0.5, dx=1, dy=1, hoverinfo="skip"))
-    bare = {"showticklabels": False, "showgrid": False, "zeroline": False}
+    bare = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
     fig.update_layout(dragmode="select", shapes=shapes, height=420, margin={"l": 0, "r": 0, "t": 0, "b": 0},
                       xaxis={"range": [left, right], **bare}, yaxis={"range": [bottom, top], "scaleanchor": "x", **bare})
     return fig
@@ -136,17 +144,18 @@ def panel(focus, gt, preds):
     if view is None:
         return False
     uri, region, size = view
-    box = ss.get("rv_box")
-    event = st.plotly_chart(_figure(uri, region, size, gt, preds, box), on_select="rerun", selection_mode=("box",),
-                            key=f"rv_draw_{lid}", config={"displayModeBar": False}, width="stretch")
-    selected = event.selection.box if event and event.selection else []
+    # the selection made on the chart as last drawn, taken before drawing it again
+    event = ss.get(f"rv_draw_{lid}_{ss.get('rv_box_v', 0)}") or {}
+    selected = (event.get("selection") or {}).get("box") or []
     if selected:
         take_selection(selected[-1], lid, *size)
-        box = ss.get("rv_box")
+    box = ss.get("rv_box")
+    st.plotly_chart(_figure(uri, region, size, gt, preds, box), on_select="rerun", selection_mode=("box",),
+                    key=f"rv_draw_{lid}_{ss.get('rv_box_v', 0)}", config={"displayModeBar": False}, width="stretch")
     msg = ss.pop("rv_box_msg", None)
     if msg:
         getattr(st, msg[0])(msg[1])
-    if not box or box["drawn"] is None:
+    if not box:
         st.caption("Drag a rectangle around the object: the box you draw replaces the detector's in the "
                    "corrected COCO when you confirm.")
         return True

@@ -35,6 +35,7 @@ def test_draw_a_box_confirm_and_read_it_back(browser, tmp_path):  # noqa: F811
         # the axes are image pixels: read their ranges to place the mouse (64 x 48 images)
         (x_lo, x_hi), (y_lo, y_hi) = page.locator(".st-key-rv_card .js-plotly-plot").first.evaluate(
             "el => [el._fullLayout.xaxis.range, el._fullLayout.yaxis.range]")
+        page.locator(".st-key-rv_card").scroll_into_view_if_needed()  # the mouse works on what is on screen
         bb = drag.bounding_box()
 
         def screen(px, py):
