@@ -6,7 +6,7 @@ image (a plotly image with box selection, coordinates in image pixels),
 optionally snaps it to the object (GrabCut, :func:`analysis.review.box_fix.snap`),
 sees both, and Confirm (Y) stores the chosen box with the decision. The box
 drawn lives in ``st.session_state["rv_box"]`` until the decision, for the
-candidate it was drawn on only.
+candidate it was drawn on only: moving to another candidate drops it.
 
 Each selection is read once, before the chart is drawn, and the chart then
 gets a new key: Streamlit 1.67 does not redraw a keyed plotly chart whose
