@@ -121,7 +121,8 @@ def _decide(ds, rows, status, verdict=None):
         if (ss.get("rv_box") or {}).get("label_id") in set(items["label_id"]):
             review_draw.forget()
         ss["rv_comment"] = ""
-        if status != review.PENDING:  # U undoes it, whatever the filters (its version: after this decision)
+        # U undoes it, whatever the filters (its version: after this decision; no box: undo clears it)
+        if status != review.PENDING:
             ss.setdefault("rv_undo", []).append(items[["label_field", "sample_id", "label_id"]].assign(
                 review_version=items["review_version"] + 1).to_dict("records"))
     except review.ReviewConflict as e:
@@ -297,6 +298,9 @@ def _triage(ds, shown, table, statuses, gt_field, pred_field):
             st.text(f"Status: {status}{decided}")  # words: the emoji were empty boxes in the default fonts
             if isinstance(focus.get("review_comment"), str):
                 st.text(f"Comment: {focus['review_comment']}")
+            if isinstance(focus.get("review_box"), list) and focus["width"] and focus["height"]:
+                x, y, w, h = (v * s for v, s in zip(focus["review_box"], [focus["width"], focus["height"]] * 2))
+                st.text(f"Box drawn by the reviewer: {w:.0f} x {h:.0f} px at ({x:.0f}, {y:.0f})")
         st.text_input("Comment (optional, stored with the decision)", key="rv_comment")
         one = focus.to_frame().T
         n = len(queue)

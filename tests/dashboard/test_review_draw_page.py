@@ -87,6 +87,8 @@ def test_drawn_box_bad_input_and_a_snap_that_finds_nothing(low_iou):
     assert any("1 decision stored: confirmed, with your box" in s.value for s in at.success)
     assert _stored(ds, c).review_box == [4 / 64, 5 / 48, 18 / 64, 12 / 48]
     assert "rv_box" not in at.session_state  # decided: the next candidate starts without a box
+    at.multiselect(key="rv_status").set_value(["confirmed"]).run()  # the decided card says what was drawn
+    assert "Box drawn by the reviewer: 18 x 12 px at (4, 5)" in [t.value for t in at.text]
 
 
 def test_snap_preview_then_confirm_stores_the_snapped_box(low_iou):
