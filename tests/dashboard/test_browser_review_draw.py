@@ -1,4 +1,5 @@
-"""Real browser: a reviewer drags a box on the image of a low-IoU candidate, confirms, and the box is in FiftyOne."""
+"""Real browser: a reviewer drags a box on the image of a low-IoU candidate, confirms with Y, and the box is in
+FiftyOne."""
 
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def test_draw_a_box_confirm_and_read_it_back(browser, tmp_path):  # noqa: F811
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(tmp_path / "drawn.png"))
 
-        page.locator(".st-key-rv_confirm button").first.click()
+        # the keyboard flow is as before: Y confirms, now with the box (the chart was drawn anew: the shortcut holds)
+        page.get_by_text("Review label errors: review-draw").click()
+        page.keyboard.press("y")
         page.get_by_text("1 decision stored: confirmed, with your box").wait_for(timeout=30_000)
         label = next(d for d in ds[target.sample_id].ground_truth.detections if d.id == target.label_id)
         assert label.review_status == "confirmed" and label.review_by == "alice"
