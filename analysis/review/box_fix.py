@@ -16,6 +16,9 @@ from analysis.core.errors import InputError
 MIN_SIDE_PX = 1.0
 #: GrabCut may move each edge out this far (share of the drawn box's side): a drawn box is rough both ways.
 SNAP_MARGIN = 0.2
+#: GrabCut works on a crop at most this many pixels on its longer side (a large object is snapped on a reduced
+#: copy, to a few source pixels: ~0.3 s instead of ~3 s for a 700 px box on 2 cores).
+SNAP_SIDE_PX = 400
 
 
 class BoxFixError(InputError):
@@ -103,9 +106,14 @@ def snap(image: np.ndarray, xyxy, *, margin: float = SNAP_MARGIN, iterations: in
     # the crop keeps a band of background beyond the grown rectangle, for GrabCut's background model
     cx0, cy0 = max(x0 - 3 * mx, 0), max(y0 - 3 * my, 0)
     cx1, cy1 = min(x1 + 3 * mx, width), min(y1 + 3 * my, height)
-    crop = np.ascontiguousarray(img[cy0:cy1, cx0:cx1])
-    rx0, ry0 = max(x0 - mx - cx0, 1), max(y0 - my - cy0, 1)  # GrabCut needs some background on every side
-    rx1, ry1 = min(x1 + mx - cx0, crop.shape[1] - 1), min(y1 + my - cy0, crop.shape[0] - 1)
+    crop = img[cy0:cy1, cx0:cx1]
+    f = min(1.0, SNAP_SIDE_PX / max(crop.shape[:2]))
+    if f < 1.0:
+        crop = cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    crop = np.ascontiguousarray(crop)
+    # GrabCut needs some background on every side
+    rx0, ry0 = max(round((x0 - mx - cx0) * f), 1), max(round((y0 - my - cy0) * f), 1)
+    rx1, ry1 = min(round((x1 + mx - cx0) * f), crop.shape[1] - 1), min(round((y1 + my - cy0) * f), crop.shape[0] - 1)
     mask = np.zeros(crop.shape[:2], np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
@@ -118,6 +126,6 @@ def snap(image: np.ndarray, xyxy, *, margin: float = SNAP_MARGIN, iterations: in
         return None, "Snapping found no object in the box; it is kept as drawn."
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     left, top, w, h, area = stats[best]
-    if area < 0.05 * (x1 - x0) * (y1 - y0):
+    if area < 0.05 * (x1 - x0) * (y1 - y0) * f * f:
         return None, "Snapping found no clear object in the box (only specks); it is kept as drawn."
-    return (float(cx0 + left), float(cy0 + top), float(cx0 + left + w), float(cy0 + top + h)), None
+    return (float(cx0 + left / f), float(cy0 + top / f), float(cx0 + (left + w) / f), float(cy0 + (top + h) / f)), None

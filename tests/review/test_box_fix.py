@@ -61,6 +61,14 @@ def test_snap_finds_a_known_rectangle(rough):
     assert snapped == pytest.approx(truth, abs=1)
 
 
+def test_snap_of_a_large_object_works_on_a_reduced_copy_to_a_few_pixels():
+    truth = (400, 300, 1100, 900)
+    image = _scene(size=(1200, 1600), rect=truth)
+    snapped, note = box_fix.snap(image, (380, 280, 1120, 920))
+    assert note is None
+    assert snapped == pytest.approx(truth, abs=1600 / box_fix.SNAP_SIDE_PX)  # a pixel of the reduced copy
+
+
 def test_snap_that_finds_nothing_keeps_the_box_and_says_so():
     flat = np.full((60, 80, 3), 128, np.uint8)
     snapped, note = box_fix.snap(flat, (10, 10, 40, 40))
