@@ -1,10 +1,12 @@
-"""Real browser: a reviewer drags a box on the image of a low-IoU candidate, confirms with Y, and the box is in
-FiftyOne."""
+"""Real browser: a reviewer drags a box on the image of a low-IoU candidate, snaps it to the object, confirms with
+Y, and the box is in FiftyOne."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import build_error_dataset
+from PIL import Image
 from test_browser import CHROMIUM, browser, serve_app  # noqa: F401 (browser is a fixture)
 
 from analysis.label_errors import fo_adapter
@@ -24,6 +26,10 @@ def test_draw_a_box_confirm_and_read_it_back(browser, tmp_path):  # noqa: F811
         if c.label_id == target.label_id:
             break
         review.decide(ds, c.label_field, c.sample_id, c.label_id, "dismissed", "setup")
+    # image 1 (64 x 48): its cat drawn where the truth has it, [2, 3, 20, 15] px; its GT box is off ([8, 8, ...])
+    pixels = np.random.default_rng(0).normal(110, 10, (48, 64, 3)).clip(0, 255).astype(np.uint8)
+    pixels[3:18, 2:22] = (220, 40, 30)
+    Image.fromarray(pixels).save(ds[target.sample_id].filepath)
     proc, url = serve_app()
     try:
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
@@ -50,9 +56,13 @@ def test_draw_a_box_confirm_and_read_it_back(browser, tmp_path):  # noqa: F811
         page.mouse.move(*screen((want[0] + want[2]) / 2, (want[1] + want[3]) / 2), steps=5)
         page.mouse.move(*screen(want[2], want[3]), steps=5)
         page.mouse.up()
-        page.get_by_text("Your box (green)").wait_for(timeout=30_000)
+        # where the mouse went, in image pixels (within one: the mouse lands on whole screen pixels)
+        page.get_by_text("Your box (green): 18 x 12 px at (4, 5)").wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
-        page.screenshot(path=str(tmp_path / "drawn.png"))
+        page.get_by_role("button", name="Snap to the object").click()
+        page.get_by_text("Snapped (pink, dotted): 20 x 15 px at (2, 3)").wait_for(timeout=30_000)
+        page.get_by_role("radiogroup").filter(has_text="Snapped").wait_for()
+        page.screenshot(path=str(tmp_path / "snapped.png"))
 
         # the keyboard flow is as before: Y confirms, now with the box (the chart was drawn anew: the shortcut holds)
         page.get_by_text("Review label errors: review-draw").click()
@@ -60,9 +70,7 @@ def test_draw_a_box_confirm_and_read_it_back(browser, tmp_path):  # noqa: F811
         page.get_by_text("1 decision stored: confirmed, with your box").wait_for(timeout=30_000)
         label = next(d for d in ds[target.sample_id].ground_truth.detections if d.id == target.label_id)
         assert label.review_status == "confirmed" and label.review_by == "alice"
-        expected = [want[0] / 64, want[1] / 48, (want[2] - want[0]) / 64, (want[3] - want[1]) / 48]
-        tolerance = [1 / 64, 1 / 48, 1 / 64, 1 / 48]  # a pixel: the mouse lands on whole screen pixels
-        assert all(abs(a - b) <= t for a, b, t in zip(label.review_box, expected, tolerance)), label.review_box
+        assert label.review_box == pytest.approx([2 / 64, 3 / 48, 20 / 64, 15 / 48])  # the snapped box
         assert label.review_history[-1]["box"] == label.review_box
         page.close()
     finally:
