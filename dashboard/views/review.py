@@ -325,6 +325,7 @@ def _triage(ds, shown, table, statuses, gt_field, pred_field):
 def _gallery(ds, shown, reviewer, gt_field, pred_field):
     """A page of cards at a time (drawn lazily, for this page only), with bulk decisions; the page's cards are
     claimed, so other reviewers' queues skip them while it is open."""
+    review_draw.forget()  # a box drawn one by one is not on screen here: a confirmation must not store it unseen
     _conflict_panel(ds)
     _flash()
     if shown.empty:

@@ -121,3 +121,14 @@ def test_clear_the_box_confirms_with_the_detectors_box(low_iou):
     _button(at, "rv_confirm").click().run()
     assert any(s.value == "1 decision stored: confirmed." for s in at.success)
     assert _stored(ds, c).review_box is None
+
+
+def test_a_box_drawn_one_by_one_is_not_stored_unseen_from_the_gallery(low_iou):
+    ds, c = low_iou
+    at = _open("review-draw-at")
+    at.toggle(key="rv_draw").set_value(True).run()
+    _draw(at, c.label_id, [4.0, 22.0], [5.0, 17.0])
+    at.radio(key="rv_view").set_value("Gallery").run()
+    _button(at, f"rv_c_{c.label_id}").click().run()
+    assert any(s.value == "1 decision stored: confirmed." for s in at.success)
+    assert _stored(ds, c).review_box is None
