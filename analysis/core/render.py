@@ -64,7 +64,7 @@ def draw_boxes(image: Image.Image, gt=(), predictions=(), *, scale: float = 1.0)
     return image
 
 
-def _crop_region(boxes, width: int, height: int, context: float, min_side: int):
+def crop_region(boxes, width: int, height: int, context: float = 0.6, min_side: int = 48):
     """Pixel crop (x0, y0, x1, y1) around the union of relative ``boxes``, widened by ``context``."""
     x0 = min(b[0] for b in boxes) * width
     y0 = min(b[1] for b in boxes) * height
@@ -108,8 +108,8 @@ def card_png(filepath, gt=(), predictions=(), *, context: float = 0.6, size: int
     boxes = [b for _, b in gt] + [b for _, b, _ in predictions]
     with Image.open(path) as image:
         width, height = image.size
-        region = (0, 0, width, height) if whole or not boxes else _crop_region(boxes, width, height, context,
-                                                                               min_side)
+        region = (0, 0, width, height) if whole or not boxes else crop_region(boxes, width, height, context,
+                                                                              min_side)
         # JPEG: decode at a reduced size when the crop stays larger than the card (much faster on photos)
         factor = max(1, min(8, max(region[2] - region[0], region[3] - region[1]) // size))
         image.draft("RGB", (width // factor, height // factor))

@@ -1,6 +1,7 @@
 """Exports of the review: the decisions as CSV/JSON, and a corrected COCO file with the confirmed fixes
 applied (missing: add the predicted box; low IoU: the prediction's box; wrong class: relabel; spurious and
-duplicate: remove), always written as a new file under ``$LABELDASH_HOME/exports/``.
+duplicate: remove; for missing and low IoU a box the reviewer drew wins over the prediction's), always written
+as a new file under ``$LABELDASH_HOME/exports/``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ def apply_fixes(gt: pd.DataFrame, preds: pd.DataFrame, confirmed: pd.DataFrame) 
         preds: one row per prediction: ``label_id, sample_id, label, x, y, w, h``.
         confirmed: confirmed decisions: ``label_field`` (``"gt"`` or
             ``"pred"``), ``label_id``, ``error_type``, ``error_match_id`` (as
-            snapshotted when the reviewer confirmed).
+            snapshotted when the reviewer confirmed) and optionally
+            ``review_box``: the box the reviewer drew (``[x, y, w, h]`` in the
+            units of ``gt``, or None).
 
     Returns ``(fixed gt, log)``. Fixes: ``missing`` adds the predicted box (new
     rows have ``label_id`` = the prediction's id and ``added`` = True);
     ``low_iou`` replaces the box with the supporting prediction's;
     ``wrong_class`` takes the supporting prediction's class;
-    ``spurious``/``duplicate`` remove the box. ``log`` has one row per
+    ``spurious``/``duplicate`` remove the box. For ``missing`` and ``low_iou``
+    a drawn ``review_box`` is used instead of the prediction's box (and
+    needs no prediction any more). ``log`` has one row per
     confirmed decision with ``applied`` and a ``note`` (e.g. the supporting
     prediction no longer exists).
     """
@@ -41,20 +46,24 @@ def apply_fixes(gt: pd.DataFrame, preds: pd.DataFrame, confirmed: pd.DataFrame) 
     log = []
     for dec in confirmed.itertuples(index=False):
         kind, lid, match = dec.error_type, dec.label_id, dec.error_match_id
-        note, applied = "", True
+        drawn = getattr(dec, "review_box", None)
+        drawn = None if drawn is None or (isinstance(drawn, float) and np.isnan(drawn)) else list(drawn)
+        note, applied = "the reviewer's box" if drawn and kind in ("missing", "low_iou") else "", True
         if dec.label_field == "pred":
             if kind != "missing" or lid not in pred_idx.index:
                 applied, note = False, "the prediction no longer exists" if kind == "missing" else "not a GT error"
             elif lid not in fixed.index:
                 p = pred_idx.loc[lid]
+                x, y, w, h = drawn or p[["x", "y", "w", "h"]]
                 new = {c: None for c in fixed.columns}
-                new.update(label_id=lid, sample_id=p["sample_id"], label=p["label"],
-                           x=p["x"], y=p["y"], w=p["w"], h=p["h"], added=True)
+                new.update(label_id=lid, sample_id=p["sample_id"], label=p["label"], x=x, y=y, w=w, h=h, added=True)
                 fixed.loc[lid] = pd.Series(new)
         elif lid not in fixed.index:
             applied, note = False, "the GT box no longer exists"
         elif kind in ("spurious", "duplicate"):
             fixed = fixed.drop(index=lid)
+        elif kind == "low_iou" and drawn:
+            fixed.loc[lid, ["x", "y", "w", "h"]] = np.asarray(drawn, float)
         elif kind in ("low_iou", "wrong_class"):
             if match not in pred_idx.index:
                 applied, note = False, "the supporting prediction no longer exists"
@@ -104,6 +113,7 @@ def corrected_coco(dataset) -> tuple[dict, pd.DataFrame]:
         "label_id": confirmed["label_id"].to_numpy(),
         "error_type": snapshot["error_type"].reindex(confirmed["label_id"]).to_numpy(),
         "error_match_id": snapshot["error_match_id"].reindex(confirmed["label_id"]).to_numpy(),
+        "review_box": confirmed["review_box"].to_numpy(),
     })
     fixed, log = apply_fixes(gt, preds, confirmed)
     disputed = current[current["review_status"] == DISPUTED]

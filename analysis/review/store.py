@@ -6,11 +6,13 @@ decision lives on that label (a GT detection, or a predicted detection for
 ``missing``), where FiftyOne users look for it:
 
 * label fields ``review_status`` (``confirmed`` / ``dismissed`` / ``disputed``;
-  None while pending), ``review_by``, ``review_at`` (UTC), ``review_comment``, and
+  None while pending), ``review_by``, ``review_at`` (UTC), ``review_comment``,
+  ``review_box`` (a corrected box the reviewer drew with a confirmation, in
+  the label's relative ``[x, y, w, h]``; None otherwise), and
   ``review_history``: every decision ever made on the label, with who, when,
-  the comment and a snapshot of the candidate it concerned (type, score,
-  supporting label), so nothing is lost when a later run of the engine no
-  longer flags the label;
+  the comment, the box drawn and a snapshot of the candidate it concerned
+  (type, score, supporting label), so nothing is lost when a later run of the
+  engine no longer flags the label;
 * label tags ``error:confirmed`` / ``error:dismissed`` / ``error:disputed``,
   which the App's label-tag filter shows;
 * saved views ``label-errors-pending`` / ``-confirmed`` / ``-dismissed`` / ``-disputed``.
@@ -44,22 +46,23 @@ import analysis  # noqa: F401  (FiftyOne environment defaults)
 from analysis.core.errors import InputError
 from analysis.data import fo_store
 from analysis.label_errors.fo_adapter import RUN_KEY
+from analysis.review import box_fix
 
 VERDICTS = ("confirmed", "dismissed")
 DISPUTED = "disputed"
 STATUSES = (*VERDICTS, DISPUTED)
 PENDING = "pending"
 TAGS = {s: f"error:{s}" for s in STATUSES}
-REVIEW_FIELDS = ("review_status", "review_by", "review_at", "review_comment")
+REVIEW_FIELDS = ("review_status", "review_by", "review_at", "review_comment", "review_box")
 CLAIM_FIELDS = ("review_claim_by", "review_claim_until")
 #: A claim lasts this long after the reviewer's last action on the candidate (seconds).
 CLAIM_SECONDS = 180
 SAVED_VIEWS = {"pending": "label-errors-pending", **{s: f"label-errors-{s}" for s in STATUSES}}
 MAX_NAME, MAX_COMMENT = 100, 2000
 DECISION_COLUMNS = ["label_field", "sample_id", "label_id", "label", "review_status", "review_by",
-                    "review_at", "review_comment", "error_type"]
+                    "review_at", "review_comment", "review_box", "error_type"]
 HISTORY_COLUMNS = ["label_field", "sample_id", "label_id", "label", "status", "by", "at", "comment",
-                   "error_type", "error_score", "error_match_id", "verdict"]
+                   "error_type", "error_score", "error_match_id", "verdict", "box"]
 _DONE = {"confirmed": "confirmed", "dismissed": "dismissed", DISPUTED: "marked as disputed",
          PENDING: "set back to pending"}
 
@@ -120,6 +123,8 @@ def prepare(dataset) -> None:
                 dataset.add_sample_field(f"{field}.detections.{name}", kind)
         if f"{field}.detections.review_history" not in schema:
             dataset.add_sample_field(f"{field}.detections.review_history", fo.ListField, subfield=fo.DictField)
+        if f"{field}.detections.review_box" not in schema:
+            dataset.add_sample_field(f"{field}.detections.review_box", fo.ListField, subfield=fo.FloatField)
         dataset.create_index(f"{field}.detections.review_status")
         dataset.create_index(f"{field}.detections.review_claim_until")
     views = {
@@ -185,12 +190,15 @@ def label_update(label_field: str, sample_id: str, label_id: str, changes: dict,
 
 
 def _decision_changes(status: str, reviewer: str, comment: str | None, now: dt.datetime,
-                      verdict: str | None) -> dict:
-    """The label's new review fields, tags and history entry; the decision ends the label's claim."""
+                      verdict: str | None, box: list[float] | None = None) -> dict:
+    """The label's new review fields, tags and history entry; the decision ends the label's claim.
+
+    ``review_box`` is the box of this decision: a later decision without one clears it (the history keeps it).
+    """
     d = "$$d"
     entry = {"status": lit(status), "by": lit(reviewer), "at": lit(now), "comment": lit(comment),
              "error_type": f"{d}.error_type", "error_score": f"{d}.error_score",
-             "error_match_id": f"{d}.error_match_id", "verdict": lit(verdict)}
+             "error_match_id": f"{d}.error_match_id", "verdict": lit(verdict), "box": lit(box)}
     other_tags = {"$setDifference": [{"$ifNull": [f"{d}.tags", []]}, list(TAGS.values())]}
     decided = status in STATUSES
     return {
@@ -200,6 +208,7 @@ def _decision_changes(status: str, reviewer: str, comment: str | None, now: dt.d
         "review_by": lit(reviewer if decided else None),
         "review_at": lit(now if decided else None),
         "review_comment": lit(comment if decided else None),
+        "review_box": lit(box),
         **{name: lit(None) for name in CLAIM_FIELDS},
     }
 
@@ -264,6 +273,9 @@ def decide_many(dataset, items: pd.DataFrame, status: str, reviewer: str, commen
             decision conditional: a label that another reviewer decided since
             then is not stored over (see :class:`ReviewConflict`). Without it,
             or where it is missing, the decision is stored whatever happened.
+            An optional ``review_box`` column: the corrected box the reviewer
+            drew (relative ``[x, y, w, h]``, :mod:`analysis.review.box_fix`),
+            stored in the same update; only with ``confirmed``.
         status: ``confirmed``, ``dismissed``, ``disputed`` or ``pending``
             (undo: back to pending; the history keeps the undone decision).
         reviewer: the reviewer's name (required).
@@ -282,14 +294,17 @@ def decide_many(dataset, items: pd.DataFrame, status: str, reviewer: str, commen
         raise ReviewError("Marking a label disputed records the verdict you would give: confirmed or dismissed.")
     if items.empty:
         return 0
+    boxes = _checked_boxes(items, status)
     now = now_ms()
-    changes = _decision_changes(status, reviewer, comment, now, verdict if status == DISPUTED else None)
+    verdict = verdict if status == DISPUTED else None
+    changes = {lid: _decision_changes(status, reviewer, comment, now, verdict, boxes.get(lid))
+               for lid in items["label_id"]}
     todo = items[["label_field", "sample_id", "label_id"]].assign(
         review_version=items["review_version"] if "review_version" in items else None)
     stored, conflicts, gone = 0, [], 0
     for _ in range(3):  # a version moved on by this reviewer's own decisions (another tab) is no conflict: retry
         # a version shown: the label's history must not have grown since (no entry at that index yet)
-        ops = [label_update(f, s, lid, changes,
+        ops = [label_update(f, s, lid, changes[lid],
                              None if pd.isna(v) else {f"review_history.{int(v)}": {"$exists": False}})
                for f, s, lid, v in todo.itertuples(index=False)]
         if write_labels(dataset, ops, items["sample_id"]) == len(ops):
@@ -334,12 +349,28 @@ def decide_many(dataset, items: pd.DataFrame, status: str, reviewer: str, commen
     return stored
 
 
+def _checked_boxes(items: pd.DataFrame, status: str) -> dict[str, list[float]]:
+    """``{label_id: box}`` of the rows of ``items`` that carry a drawn box, each checked."""
+    if "review_box" not in items:
+        return {}
+    drawn = {lid: b for lid, b in zip(items["label_id"], items["review_box"])
+             if b is not None and not (isinstance(b, float) and pd.isna(b))}  # NaN: a row built without one
+    if drawn and status != "confirmed":
+        raise ReviewError(f"A corrected box goes with a confirmation, not with '{status}': confirm the "
+                          "candidate, or clear the box first.")
+    try:
+        return {lid: box_fix.check_box(b) for lid, b in drawn.items()}
+    except box_fix.BoxFixError as e:
+        raise ReviewError(str(e)) from None
+
+
 def decide(dataset, label_field: str, sample_id: str, label_id: str, status: str, reviewer: str,
-           comment: str | None = None, *, review_version: int | None = None, verdict: str | None = None) -> None:
-    """Store one decision on one label (see :func:`decide_many`)."""
+           comment: str | None = None, *, review_version: int | None = None, verdict: str | None = None,
+           box: list[float] | None = None) -> None:
+    """Store one decision on one label (see :func:`decide_many`); ``box``: the corrected box drawn, if any."""
     decide_many(dataset, pd.DataFrame([{"label_field": label_field, "sample_id": sample_id, "label_id": label_id,
-                                        "review_version": review_version}]), status, reviewer, comment,
-                verdict=verdict)
+                                        "review_version": review_version, "review_box": box}]), status, reviewer,
+                comment, verdict=verdict)
 
 
 def reviewed_labels(dataset, field: str, match: dict, project: dict) -> list[dict]:

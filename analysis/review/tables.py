@@ -170,14 +170,15 @@ def page_details(dataset, rows: pd.DataFrame) -> pd.DataFrame:
     candidate's own, for predictions), ``width``/``height`` and ``boxes``:
     every box of the sample as ``(field, label, [x, y, w, h], confidence)``
     for the enlarged view. ``review_status, review_by, review_at,
-    review_comment`` are replaced by the label's state as stored now, read
+    review_comment`` (and ``review_box``, the box drawn with the decision) are replaced by the label's state
+    as stored now, read
     together with ``review_version`` (its history length), so a decision
     passed this row back stores only if nobody decided the label after it
     was shown (:func:`decide_many`).
     """
     if rows.empty:
         return rows.assign(match_label=None, match_box=None, match_confidence=np.nan, confidence=np.nan,
-                           width=np.nan, height=np.nan, boxes=None, review_version=0)
+                           width=np.nan, height=np.nan, boxes=None, review_version=0, review_box=None)
     from bson import ObjectId
 
     fields = label_fields(dataset)
@@ -215,4 +216,5 @@ def page_details(dataset, rows: pd.DataFrame) -> pd.DataFrame:
         review_by=pd.Series([d.get("review_by") for d in own], index=rows.index, dtype=object),
         review_at=np.array([np.datetime64(d.get("review_at") or "NaT", "ns") for d in own]),
         review_comment=pd.Series([d.get("review_comment") for d in own], index=rows.index, dtype=object),
+        review_box=pd.Series([d.get("review_box") for d in own], index=rows.index, dtype=object),
     )

@@ -15,7 +15,7 @@ from analysis.review import claims as review_claims
 from analysis.review import exports as review_exports
 from analysis.review import store as review
 from analysis.review import tables as review_tables
-from dashboard import common
+from dashboard import common, review_draw
 
 PAGE_SIZE = 24
 COLUMNS = 4
@@ -58,6 +58,18 @@ def _as_tuple(boxes):
     return tuple(tuple(tuple(v) if isinstance(v, list) else v for v in b) for b in boxes)
 
 
+def _card_or_drawing(focus, gt_field):
+    """The card, or, for a candidate whose fix is a box and with drawing on, the image to draw the box on."""
+    ss = st.session_state
+    if focus["error_type"] in review_draw.DRAWABLE:
+        # the toggle leaves the page on other candidates (and Streamlit forgets it): its value is kept apart
+        ss["rv_draw_pref"] = st.toggle("Draw the corrected box", value=ss.get("rv_draw_pref", False), key="rv_draw",
+                                       help="When the detector's box is off too: drag the right box on the image.")
+        if ss["rv_draw_pref"] and review_draw.panel(focus, *_boxes_for_card(focus, gt_field)):
+            return
+    _show_card_image(focus, TRIAGE_SIZE, gt_field)
+
+
 def _show_card_image(row, size, gt_field):
     gt, preds = _boxes_for_card(row, gt_field)
     png = _card(row["filepath"], _as_tuple(gt), _as_tuple(preds), size)
@@ -97,15 +109,22 @@ def _decide(ds, rows, status, verdict=None):
     """
     ss = st.session_state
     items = rows[["label_field", "sample_id", "label_id", "review_version"]]
+    box = review_draw.chosen_box(items["label_id"].iloc[0]) if status == "confirmed" and len(items) == 1 else None
+    if box:  # drawn on this card: stored with the decision, in the same update
+        items = items.assign(review_box=[box])
     comment = ss.get("rv_comment")
     ss.pop("rv_conflict", None)
     try:
         n = review.decide_many(ds, items, status, ss.get("reviewer", ""), comment, verdict=verdict)
-        ss["rv_flash"] = ("success", f"{n} {'decision' if n == 1 else 'decisions'} stored: {status}.")
+        with_box = ", with your box" if box else ""
+        ss["rv_flash"] = ("success", f"{n} {'decision' if n == 1 else 'decisions'} stored: {status}{with_box}.")
+        if (ss.get("rv_box") or {}).get("label_id") in set(items["label_id"]):
+            review_draw.forget()
         ss["rv_comment"] = ""
-        if status != review.PENDING:  # U undoes it, whatever the filters (its version: after this decision)
-            ss.setdefault("rv_undo", []).append(items.assign(review_version=items["review_version"] + 1)
-                                                .to_dict("records"))
+        # U undoes it, whatever the filters (its version: after this decision; no box: undo clears it)
+        if status != review.PENDING:
+            ss.setdefault("rv_undo", []).append(items[["label_field", "sample_id", "label_id"]].assign(
+                review_version=items["review_version"] + 1).to_dict("records"))
     except review.ReviewConflict as e:
         ss["rv_conflict"] = {"rows": e.conflicts.to_dict("records"), "status": status, "comment": comment,
                              "message": str(e)}
@@ -268,7 +287,7 @@ def _triage(ds, shown, table, statuses, gt_field, pred_field):
             st.subheader(f"Candidate {pos + 1:,} of {len(queue):,}")
     left_col, right = st.columns([1, 1.4])
     with left_col.container(key="rv_card"):
-        _show_card_image(focus, TRIAGE_SIZE, gt_field)
+        _card_or_drawing(focus, gt_field)
     with right:
         with st.container():
             st.text(review_tables.describe(focus))
@@ -279,6 +298,9 @@ def _triage(ds, shown, table, statuses, gt_field, pred_field):
             st.text(f"Status: {status}{decided}")  # words: the emoji were empty boxes in the default fonts
             if isinstance(focus.get("review_comment"), str):
                 st.text(f"Comment: {focus['review_comment']}")
+            if isinstance(focus.get("review_box"), list) and focus["width"] and focus["height"]:
+                x, y, w, h = (v * s for v, s in zip(focus["review_box"], [focus["width"], focus["height"]] * 2))
+                st.text(f"Box drawn by the reviewer: {w:.0f} x {h:.0f} px at ({x:.0f}, {y:.0f})")
         st.text_input("Comment (optional, stored with the decision)", key="rv_comment")
         one = focus.to_frame().T
         n = len(queue)
@@ -303,6 +325,7 @@ def _triage(ds, shown, table, statuses, gt_field, pred_field):
 def _gallery(ds, shown, reviewer, gt_field, pred_field):
     """A page of cards at a time (drawn lazily, for this page only), with bulk decisions; the page's cards are
     claimed, so other reviewers' queues skip them while it is open."""
+    review_draw.forget()  # a box drawn one by one is not on screen here: a confirmation must not store it unseen
     _conflict_panel(ds)
     _flash()
     if shown.empty:
