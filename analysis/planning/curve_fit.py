@@ -121,6 +121,9 @@ TAU = 0.03
 SINGLE_RUN_SD = 0.066
 #: An alternative form is averaged with the main one if it extrapolated this many times better inside the data.
 GUARD = 2.0
+#: Bootstrap draws with the learned gain: they bound the curve only up to n_ref, beyond the trained range and
+#: the ceiling, and refitting them is most of a fit's time.
+GAIN_BOOT = 40
 #: Labels-to-target searches stop at this many labels (beyond it: "not reachable").
 MAX_LABELS = 1e9
 #: How an 80% interval's missing upper end reads (some draws do not reach the target within MAX_LABELS: their
@@ -478,24 +481,21 @@ def fit_curve(
     forms=tuple(FORMS),
     prior: Prior | None = PRIOR,
     model_sd: float = MODEL_SD,
-    n_boot: int = 100,
+    n_boot: int | None = None,
     random_state: int = 0,
     gain_model: curve_gain.GainModel | None | str = "default",
 ) -> CurveFit:
     """Fit and prepare extrapolation of one learning curve.
 
-    Inputs: ``n`` training-set sizes (labelled items), ``metric`` the score
-    of each trained model (same length), ``seed`` optional run ids (only
-    their count per size matters: several values per size are treated as
-    seeds), ``higher_is_better`` the metric's direction, ``perfect`` its
-    best possible value (default: :func:`infer_perfect`), ``forms``
-    candidate form names (the first that is fitted is the main one),
-    ``prior`` of the main form (``None``: plain least squares; its level term
-    uses :func:`gap_fraction`), ``model_sd``
-    the extrapolation-error sd of log gap per unit of log distance,
-    ``n_boot`` bootstrap draws (0: point estimates only), ``gain_model`` the learned gain (module docstring,
-    step 6; ``"default"``: :func:`analysis.planning.curve_gain.default_model`; ``None``: the parametric fit alone). The
-    learned gain is used for metrics on a known scale (:func:`gap_fraction`).
+    Inputs: ``n`` training-set sizes (labelled items), ``metric`` the score of each trained model (same
+    length), ``seed`` optional run ids (only their count per size matters: several values per size are treated
+    as seeds), ``higher_is_better`` the metric's direction, ``perfect`` its best possible value (default:
+    :func:`infer_perfect`), ``forms`` candidate form names (the first that is fitted is the main one), ``prior``
+    of the main form (``None``: plain least squares; its level term uses :func:`gap_fraction`), ``model_sd`` the
+    extrapolation-error sd of log gap per unit of log distance, ``n_boot`` bootstrap draws (0: point estimates
+    only; default 100, :data:`GAIN_BOOT` with the learned gain), ``gain_model`` the learned gain (module
+    docstring, step 6; ``"default"``: :func:`analysis.planning.curve_gain.default_model`; ``None``: the
+    parametric fit alone), used for metrics on a known scale (:func:`gap_fraction`).
 
     Output: a :class:`CurveFit`. Raises :class:`FitError` with fewer than 3
     distinct sizes (after the warm-up) or metrics outside their range. A curve that is flat or falls is
@@ -533,6 +533,11 @@ def fit_curve(
     holdout = _holdout_errors(names, x, logg, w, prior)
     chosen = choose_form(names[0], holdout)
 
+    known_scale = gap_fraction(stats.mean_gap[-1], perfect, higher_is_better, metric) is not None
+    gain_model = curve_gain.default_model() if gain_model == "default" else gain_model
+    gain = (curve_gain.LearnedGain.of_curve(gain_model, n, metric, perfect, higher_is_better)
+            if gain_model is not None and known_scale else None)
+    n_boot = (GAIN_BOOT if gain else 100) if n_boot is None else n_boot
     rng = np.random.default_rng(random_state)
     components = chosen.split("+")
     fit_log = np.mean([np.log(np.maximum(FORMS[f].gap(x, params[f][None])[0], 1e-300)) for f in components], axis=0)
@@ -542,13 +547,8 @@ def fit_curve(
     for f in components:  # each component refitted on the same resampled points, warm-started
         draws = [_fit_form(FORMS[f], x, r, w, prior, starts=[params[f]], max_nfev=30) for r in resampled]
         draw_theta[f] = np.array([params[f] if d is None else d for d in draws]).reshape(n_boot, len(params[f]))
-    known_scale = gap_fraction(stats.mean_gap[-1], perfect, higher_is_better, metric) is not None
     scale = perfect if higher_is_better else (1.0 if known_scale else float(np.max(np.abs(metric))) or 1.0)
     trend = curve_trend.observed_trend(n, metric, higher_is_better, scale)
-    if gain_model == "default":
-        gain_model = curve_gain.default_model()
-    gain = (curve_gain.LearnedGain.of_curve(gain_model, n, metric, perfect, higher_is_better)
-            if gain_model is not None and known_scale else None)
     return CurveFit(chosen, names, params, holdout, n_ref, perfect, higher_is_better, skip, prior,
                     draw_theta, rng.standard_normal(n_boot), model_sd, stats, gain, trend)
 
