@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python tests/benchmarks/bench_extrapolation.py              # held-out source families (~25 min)
+    .venv/bin/python tests/benchmarks/bench_extrapolation.py              # held-out source families (~7 min)
     .venv/bin/python tests/benchmarks/bench_extrapolation.py --quick      # 25 curves per LCDB group
     .venv/bin/python tests/benchmarks/bench_extrapolation.py --generate   # run the project's missing experiments
     .venv/bin/python tests/benchmarks/bench_extrapolation.py --tune       # the parametric prior's constants
