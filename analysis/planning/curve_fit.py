@@ -58,6 +58,15 @@ set on the other data sets only).
    distance on the real curves (their 80% quantile / 1.28), so the 80%
    interval is calibrated on extrapolations, not on the fit's own residuals.
 
+6. **The learned gain.** For metrics on a known scale (fractions,
+   percentages, error rates in [0, 1]) the answer beyond ``n_ref`` is the last
+   observed mean plus the gain :mod:`analysis.planning.curve_gain` predicts
+   from the observed part, with its calibrated 80% band; the fit above gives
+   the curve up to ``n_ref`` and carries the answer on beyond the range the
+   gain was trained on (:meth:`analysis.planning.curve_gain.LearnedGain.splice`).
+7. **The observed trend** (:mod:`analysis.planning.curve_trend`): whether the
+   curve rises, is flat or falls over its last sizes.
+
 The main entry point is :func:`fit_curve`; it returns a :class:`CurveFit`
 that predicts the metric at any size with an interval, the labels needed to
 reach a target, and the probability that the ceiling is below the target.
@@ -72,6 +81,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from analysis.core.errors import InputError
+from analysis.planning import curve_gain, curve_trend
 
 
 class CurveError(InputError):
@@ -111,6 +121,9 @@ TAU = 0.03
 SINGLE_RUN_SD = 0.066
 #: An alternative form is averaged with the main one if it extrapolated this many times better inside the data.
 GUARD = 2.0
+#: Bootstrap draws with the learned gain: they bound the curve only up to n_ref, beyond the trained range and
+#: the ceiling, and refitting them is most of a fit's time.
+GAIN_BOOT = 40
 #: Labels-to-target searches stop at this many labels (beyond it: "not reachable").
 MAX_LABELS = 1e9
 #: How an 80% interval's missing upper end reads (some draws do not reach the target within MAX_LABELS: their
@@ -305,6 +318,8 @@ class CurveFit:
     draw_z: np.ndarray  # (D,) standard normal model-error multipliers
     model_sd_per_log: float  # model-error sd of log gap per unit of log(N / n_ref)
     stats: SizeStats = field(repr=False)
+    gain: curve_gain.LearnedGain | None = None  # the learned gain beyond n_ref (module docstring, step 6)
+    trend: curve_trend.Trend | None = None  # the observed trend (step 7)
 
     def _to_metric(self, gap):
         return self.perfect - gap if self.higher_is_better else gap
@@ -337,23 +352,58 @@ class CurveFit:
         x = np.log(np.asarray(n, float) / self.n_ref)
         return self._to_metric(self._point_gap(x))
 
-    def predict(self, n, level: float = 0.8):
-        """Metric at sizes ``n``: ``(estimate, low, high)`` arrays, ``[low, high]`` a ``level`` interval."""
-        x = np.log(np.atleast_1d(np.asarray(n, float)) / self.n_ref)
+    @property
+    def method(self) -> str:
+        """How the answer beyond ``n_ref`` is made: ``"gain+<form>"`` (the learned gain, continued by the form
+        beyond the trained range) or the parametric form alone."""
+        return f"gain+{self.form}" if self.gain is not None else self.form
+
+    def _parametric_gaps(self, x, level):
+        """(estimate, lower, upper) gaps of the parametric fit at ``x``: a ``level`` interval around the estimate."""
         est = self._point_gap(x)
         q = np.quantile(self._draw_gaps(x), [(1 - level) / 2, (1 + level) / 2], axis=0)
-        lo_gap, hi_gap = np.minimum(q[0], est), np.maximum(q[1], est)
+        return est, np.minimum(q[0], est), np.maximum(q[1], est)
+
+    def _scores(self, n, level):
+        """(estimate, worse end, better end) of the answer at sizes ``n`` in gap space (module docstring, step 6)."""
+        x = np.log(np.atleast_1d(np.asarray(n, float)) / self.n_ref)
+        g = self.gain
+        if g is None:
+            est, lo_gap, hi_gap = self._parametric_gaps(x, level)
+            return est, hi_gap, lo_gap
+
+        def fractions(x_at):  # (estimate, worse, better) of the parametric fit in the gain model's scale
+            e, lo, hi = self._parametric_gaps(x_at, level)
+            return [g.to_fraction(self._to_metric(v)) for v in (e, hi, lo)]
+
+        return tuple(self._gap_of(g.from_fraction(v)) for v in g.splice(x, self.n_ref, fractions, level))
+
+    def predict(self, n, level: float = 0.8):
+        """Metric at sizes ``n``: ``(estimate, low, high)`` arrays, ``[low, high]`` a ``level`` interval."""
+        est, worse, better = self._scores(n, level)
         if self.higher_is_better:
-            return self._to_metric(est), self._to_metric(hi_gap), self._to_metric(lo_gap)
-        return est, lo_gap, hi_gap
+            return self._to_metric(est), self._to_metric(worse), self._to_metric(better)
+        return est, better, worse
+
+    def _ceilings(self, gaps) -> np.ndarray:
+        """Metric ceilings from parametric asymptote gaps, moved by as much as the answer lies from the fit where
+        it hands over to it, at the largest trained ratio (in the gain model's scale; no move without it)."""
+        g = self.gain
+        if g is None:
+            return self._to_metric(gaps)
+        x_cap = np.array([g.model.max_log_ratio])
+        shift = (g.to_fraction(self._to_metric(self._scores(self.n_ref * np.exp(x_cap), 0.8)[0]))
+                 - g.to_fraction(self._to_metric(self._point_gap(x_cap))))
+        return g.from_fraction(np.clip(g.to_fraction(self._to_metric(gaps)) + shift, 0.0, 1.0))
 
     def ceiling(self) -> float:
         """Point estimate of the metric as ``n -> inf``."""
-        return float(self._to_metric(self._blend(lambda f: FORMS[f].asymptote(np.atleast_2d(self.params[f])))[0]))
+        return float(self._ceilings(self._blend(lambda f: FORMS[f].asymptote(np.atleast_2d(self.params[f]))))[0])
 
     def p_ceiling_short(self, target: float) -> float:
         """Probability (over draws) that the curve's ceiling does not reach ``target``."""
-        return float(np.mean(self._blend(lambda f: FORMS[f].asymptote(self.draw_theta[f])) >= self._gap_of(target)))
+        ceilings = self._ceilings(self._blend(lambda f: FORMS[f].asymptote(self.draw_theta[f])))
+        return float(np.mean(self._gap_of(ceilings) >= self._gap_of(target)))
 
     def labels_to_target(self, target: float, level: float = 0.8):
         """Labels needed to reach ``target``: ``(estimate, low, high)`` (``inf`` = not within MAX_LABELS).
@@ -366,9 +416,15 @@ class CurveFit:
         if g_t <= 0:
             raise FitError(f"target {target} is at or beyond a perfect score ({self.perfect})")
         n_grid = np.geomspace(1.0, MAX_LABELS, 1200)
+        log_n = np.log(n_grid)
+        if self.gain is not None:  # the answer's own curve and band (module docstring, step 6)
+            est_gap, worse, better = self._scores(n_grid, level)
+            est, lo, hi = (_first_crossing(np.log(np.maximum(v, 1e-300))[None], np.log(g_t), log_n)[0]
+                           for v in (est_gap, better, worse))
+            return float(est), float(min(lo, est)), float(max(hi, est))
         x = np.log(n_grid / self.n_ref)
-        crossing = _first_crossing(np.log(self._draw_gaps(x)), np.log(g_t), np.log(n_grid))
-        est = _first_crossing(np.log(self._point_gap(x))[None], np.log(g_t), np.log(n_grid))[0]
+        crossing = _first_crossing(np.log(self._draw_gaps(x)), np.log(g_t), log_n)
+        est = _first_crossing(np.log(self._point_gap(x))[None], np.log(g_t), log_n)[0]
         # draws that never cross are inf; a finite stand-in keeps the quantile's interpolation defined
         lo, hi = np.quantile(np.minimum(crossing, 2 * MAX_LABELS), [(1 - level) / 2, (1 + level) / 2])
         lo, hi = (np.inf if v > MAX_LABELS else v for v in (lo, hi))
@@ -425,24 +481,25 @@ def fit_curve(
     forms=tuple(FORMS),
     prior: Prior | None = PRIOR,
     model_sd: float = MODEL_SD,
-    n_boot: int = 100,
+    n_boot: int | None = None,
     random_state: int = 0,
+    gain_model: curve_gain.GainModel | None | str = "default",
 ) -> CurveFit:
     """Fit and prepare extrapolation of one learning curve.
 
-    Inputs: ``n`` training-set sizes (labelled items), ``metric`` the score
-    of each trained model (same length), ``seed`` optional run ids (only
-    their count per size matters: several values per size are treated as
-    seeds), ``higher_is_better`` the metric's direction, ``perfect`` its
-    best possible value (default: :func:`infer_perfect`), ``forms``
-    candidate form names (the first that is fitted is the main one),
-    ``prior`` of the main form (``None``: plain least squares; its level term
-    uses :func:`gap_fraction`), ``model_sd``
-    the extrapolation-error sd of log gap per unit of log distance,
-    ``n_boot`` bootstrap draws (0: point estimates only).
+    Inputs: ``n`` training-set sizes (labelled items), ``metric`` the score of each trained model (same
+    length), ``seed`` optional run ids (only their count per size matters: several values per size are treated
+    as seeds), ``higher_is_better`` the metric's direction, ``perfect`` its best possible value (default:
+    :func:`infer_perfect`), ``forms`` candidate form names (the first that is fitted is the main one), ``prior``
+    of the main form (``None``: plain least squares; its level term uses :func:`gap_fraction`), ``model_sd`` the
+    extrapolation-error sd of log gap per unit of log distance, ``n_boot`` bootstrap draws (0: point estimates
+    only; default 100, :data:`GAIN_BOOT` with the learned gain), ``gain_model`` the learned gain (module
+    docstring, step 6; ``"default"``: :func:`analysis.planning.curve_gain.default_model`; ``None``: the
+    parametric fit alone), used for metrics on a known scale (:func:`gap_fraction`).
 
     Output: a :class:`CurveFit`. Raises :class:`FitError` with fewer than 3
-    distinct sizes (after the warm-up) or metrics outside their range.
+    distinct sizes (after the warm-up) or metrics outside their range. A curve that is flat or falls is
+    fitted too (its trend is in :attr:`CurveFit.trend`).
     """
     n = np.asarray(n, float)
     metric = np.asarray(metric, float)
@@ -476,6 +533,11 @@ def fit_curve(
     holdout = _holdout_errors(names, x, logg, w, prior)
     chosen = choose_form(names[0], holdout)
 
+    known_scale = gap_fraction(stats.mean_gap[-1], perfect, higher_is_better, metric) is not None
+    gain_model = curve_gain.default_model() if gain_model == "default" else gain_model
+    gain = (curve_gain.LearnedGain.of_curve(gain_model, n, metric, perfect, higher_is_better)
+            if gain_model is not None and known_scale else None)
+    n_boot = (GAIN_BOOT if gain else 100) if n_boot is None else n_boot
     rng = np.random.default_rng(random_state)
     components = chosen.split("+")
     fit_log = np.mean([np.log(np.maximum(FORMS[f].gap(x, params[f][None])[0], 1e-300)) for f in components], axis=0)
@@ -485,8 +547,10 @@ def fit_curve(
     for f in components:  # each component refitted on the same resampled points, warm-started
         draws = [_fit_form(FORMS[f], x, r, w, prior, starts=[params[f]], max_nfev=30) for r in resampled]
         draw_theta[f] = np.array([params[f] if d is None else d for d in draws]).reshape(n_boot, len(params[f]))
+    scale = perfect if higher_is_better else (1.0 if known_scale else float(np.max(np.abs(metric))) or 1.0)
+    trend = curve_trend.observed_trend(n, metric, higher_is_better, scale)
     return CurveFit(chosen, names, params, holdout, n_ref, perfect, higher_is_better, skip, prior,
-                    draw_theta, rng.standard_normal(n_boot), model_sd, stats)
+                    draw_theta, rng.standard_normal(n_boot), model_sd, stats, gain, trend)
 
 
 def choose_form(main: str, holdout: dict) -> str:

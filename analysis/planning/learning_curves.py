@@ -93,26 +93,28 @@ def read_points(source) -> pd.DataFrame:
     return df[["model", "n_labels", "seed", "metric"]].sort_values(["model", "n_labels", "seed"], ignore_index=True)
 
 
-def _check_direction(name: str, points: pd.DataFrame, higher_is_better: bool):
-    """Reject a curve that gets clearly worse with more labels: usually the wrong metric direction."""
-    means = points.groupby("n_labels")["metric"].mean()
-    if means.nunique() == 1:
-        raise CurveError(f"model {name!r}: the metric is {means.iloc[0]:g} at every size; a curve that does not move "
-                         "cannot be extrapolated (this model does not learn from more labels of this kind)")
-    trend = np.corrcoef(np.log(means.index.to_numpy(float)), means.to_numpy())[0, 1]
-    if (trend < -0.5) if higher_is_better else (trend > 0.5):
-        raise CurveError(
-            f"model {name!r}: the metric {'falls' if higher_is_better else 'rises'} as labels grow; "
-            + ("is lower better (an error or a loss)? Say so: --lower-is-better, or the page's 'Lower is better' box"
-               if higher_is_better else
-               "is higher better (accuracy, IoU)? Leave out --lower-is-better, or untick 'Lower is better'"))
+def direction_warning(name: str, fit: curve_fit.CurveFit) -> str | None:
+    """A one-line warning when the points strongly suggest the metric's direction is the other one than the
+    answer assumes (:attr:`analysis.planning.curve_trend.Trend.other_direction`), else ``None``. The answer is given
+    either way: the direction is the user's statement."""
+    t = fit.trend
+    if t is None or not t.other_direction:
+        return None
+    moves, assumed, other = (("falls", "higher", "lower (an error or a loss)") if fit.higher_is_better else
+                             ("rises", "lower", "higher (accuracy, IoU)"))
+    return (f"model {name!r}: the metric {moves} steadily as labels grow (from {t.first[1]:.4g} at {t.first[0]:,} "
+            f"labels to {t.last[1]:.4g} at {t.last[0]:,}); the answer reads {assumed} as better. If {other} is "
+            "better for this metric, say so and the answer follows.")
 
 
 def fit_models(points: pd.DataFrame, higher_is_better: bool = True, **fit_kwargs) -> dict:
-    """Fit every model's curve in a checked points table: ``{model: CurveFit}``."""
+    """Fit every model's curve in a checked points table: ``{model: CurveFit}``.
+
+    Every real curve gets a fit, also one that is flat, falls or is noisy (its verdict says so); only
+    unusable points raise :class:`CurveError` (see :func:`analysis.planning.curve_fit.fit_curve`).
+    """
     fits = {}
     for name, grp in points.groupby("model", sort=True):
-        _check_direction(name, grp, higher_is_better)
         try:
             fits[name] = curve_fit.fit_curve(grp["n_labels"], grp["metric"], grp["seed"],
                                              higher_is_better=higher_is_better, **fit_kwargs)
@@ -130,7 +132,7 @@ def summarize(fit: curve_fit.CurveFit, target: float, at=(), level: float = 0.8)
 
     p_short = fit.p_ceiling_short(target)
     out = {
-        "form": fit.form,
+        "form": fit.method,
         "ceiling": round(fit.ceiling(), 6),
         "labels_to_target": None if not np.isfinite(est) else {"estimate": count(est), "low": count(lo),
                                                                 "high": count(hi)},
@@ -145,7 +147,8 @@ def summarize(fit: curve_fit.CurveFit, target: float, at=(), level: float = 0.8)
     return out
 
 
-def extrapolate(points, target: float, at=(), higher_is_better: bool = True, level: float = 0.8) -> dict:
+def extrapolate(points, target: float, at=(), higher_is_better: bool = True, level: float = 0.8,
+                with_warnings: bool = False):
     """Fit each model's curve and answer: labels to reach ``target``, and the metric at sizes ``at``.
 
     Inputs: ``points`` (anything :func:`read_points` takes), ``target``
@@ -155,13 +158,17 @@ def extrapolate(points, target: float, at=(), higher_is_better: bool = True, lev
     "predicted": {"<N>": {"estimate", "low", "high"}}}``. ``labels_to_target``
     is ``None`` when the fitted curve does not reach the target within
     ``curve_fit.MAX_LABELS`` labels; ``high`` is ``None`` when the interval is
-    unbounded (some draws do not reach it within ``MAX_LABELS``).
+    unbounded (some draws do not reach it within ``MAX_LABELS``). With ``with_warnings``: ``(answers,
+    {model: warning})``, the models whose points suggest the other direction (:func:`direction_warning`).
     """
     if not np.isfinite(target):
         raise CurveError(f"the target must be a number, got {target}")
     points = read_points(points)
     fits = fit_models(points, higher_is_better)
-    return {name: summarize(fit, target, at, level) for name, fit in fits.items()}
+    answers = {name: summarize(fit, target, at, level) for name, fit in fits.items()}
+    if not with_warnings:
+        return answers
+    return answers, {name: w for name, fit in fits.items() if (w := direction_warning(name, fit))}
 
 
 #: Needing more than this many times the current labels counts as "more data will not get there".
@@ -181,36 +188,53 @@ def default_target(metric, higher_is_better: bool = True) -> float:
     return float(np.round(min(best + 0.02 * scale, 0.99 * scale), 3))
 
 
+def trend_text(fit: curve_fit.CurveFit) -> str:
+    """The observed trend as evidence: "it falls (from 0.842 at 100 labels to 0.815 at 3,200; -0.006 per
+    doubling of the labels over the last 4 sizes, standard error 0.002; seeds spread 0.004)"."""
+    t = fit.trend
+    what = {"rises": "it rises", "flat": "it is flat", "falls": "it falls"}[t.direction]
+    seeds = f"; seeds spread {t.seed_sd:.3g}" if np.isfinite(t.seed_sd) else "; one run per size"
+    return (f"{what} (from {t.first[1]:.4g} at {t.first[0]:,} labels to {t.last[1]:.4g} at {t.last[0]:,}; "
+            f"{t.per_doubling:+.3g} per doubling of the labels over the last {t.window} sizes, standard error "
+            f"{t.se:.2g}{seeds})")
+
+
 def verdicts(fits: dict, target: float, n_now: int | None = None, level: float = 0.8) -> dict:
     """Per model: label more, or change the model/architecture, with the evidence.
 
     Inputs: ``fits`` (``{model: CurveFit}``), the ``target`` metric, ``n_now``
     the labels of the largest run (default: each model's own largest size,
-    as models may stop at different sizes). A model gets ``"change the model"`` when
-    its fitted ceiling is more likely below the target than not, or when the
-    target needs more than ``FAR`` times ``n_now`` labels (or is never
-    reached); ``"target reached"`` when the curve gets there by ``n_now``;
-    otherwise ``"label more"``. Output: ``{model: {"verdict",
+    as models may stop at different sizes). A model gets ``"target reached"`` when
+    the curve gets there by ``n_now``; ``"change the model"`` when its points do
+    not rise over their last sizes (flat or falling: :func:`analysis.planning.curve_trend.observed_trend`;
+    more labels do not help this model), when its fitted ceiling is more likely below the target than not,
+    or when the target needs more than ``FAR`` times ``n_now`` labels (or is never
+    reached); otherwise ``"label more"``. Output: ``{model: {"verdict",
     "labels": estimate or None, "text"}}``; the text (markdown) gives the
-    evidence: labels needed with their ``level`` interval, the fitted
+    evidence: the observed trend when it does not rise, labels needed with their ``level`` interval, the fitted
     ceiling and the probability that it is below the target, the metric the
     curve predicts at 10x ``n_now``, and the model that gets there with the fewest labels.
     """
     now = {m: int(n_now or f.n_ref) for m, f in fits.items()}
     answers = {m: summarize(f, target, [10 * now[m]], level) for m, f in fits.items()}
+    reached = {m for m, a in answers.items() if a["labels_to_target"] and a["p_ceiling_below_target"] < 0.5
+               and a["labels_to_target"]["estimate"] <= now[m]}
     reach = {m: a["labels_to_target"]["estimate"] for m, a in answers.items()
-             if a["labels_to_target"] and a["p_ceiling_below_target"] < 0.5
-             and a["labels_to_target"]["estimate"] <= FAR * now[m]}
+             if m in reached or (a["labels_to_target"] and a["p_ceiling_below_target"] < 0.5
+                                 and a["labels_to_target"]["estimate"] <= FAR * now[m]
+                                 and fits[m].trend.direction == "rises")}
     out = {}
     for m, a in answers.items():
         n_now, fit = now[m], fits[m]
         lt, p, at10 = a["labels_to_target"], a["p_ceiling_below_target"], a["predicted"][str(10 * n_now)]
         # for a metric where lower is better the curve levels off at a floor, and "short" means above the target
         bound = "ceiling" if fit.higher_is_better else "floor"
-        evidence = (f"Fitted {bound} {a['ceiling']:.3f} (probability it falls short of the target: {p:.0%}); at 10x "
-                    f"the labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} interval "
-                    f"{at10['low']:.3f} to {at10['high']:.3f}).")
-        if m in reach and lt["estimate"] <= n_now:
+        at_10x = (f"at 10x the labels ({10 * n_now:,}) the curve predicts {at10['estimate']:.3f} ({level:.0%} "
+                  f"interval {at10['low']:.3f} to {at10['high']:.3f}).")
+        # a curve that does not rise: the fit's far ceiling is no evidence, the observed trend is
+        evidence = (at_10x[0].upper() + at_10x[1:] if m not in reached and fit.trend.direction != "rises" else
+                    f"Fitted {bound} {a['ceiling']:.3f} (probability it falls short of the target: {p:.0%}); {at_10x}")
+        if m in reached:
             verdict = "target reached"
             text = (f"**{m}: target reached.** The curve is at {target:g} by about {lt['estimate']:,} labels, no more "
                     f"than the {n_now:,} now. ")
@@ -221,17 +245,22 @@ def verdicts(fits: dict, target: float, n_now: int | None = None, level: float =
                     f"{lt['estimate'] - n_now:,} more than now. ")
         else:
             verdict = "change the model"
-            if p >= 0.5:
-                why = f"its fitted {bound} falls short of the target (probability {p:.0%})"
-            elif lt is None:
-                why = f"the fitted curve does not reach the target within {curve_fit.MAX_LABELS:,.0f} labels"
-            else:
-                why = f"the target needs about {lt['estimate']:,} labels, over {FAR}x the {n_now:,} now"
-            others = sorted(reach, key=reach.get)
+            others = sorted((o for o in reach if o not in reached), key=reach.get)
             alt = (f" {others[0]} reaches it at about {reach[others[0]]:,} labels." if others else
                    " None of the models compared gets there: change the architecture, the features or the label "
                    "quality.")
-            text = f"**{m}: change the model.** More data of this kind will not get there: {why}.{alt} "
+            if fit.trend.direction != "rises":
+                what = "it falls" if fit.trend.direction == "falls" else "it is flat"
+                text = (f"**{m}: more labels do not help this model: change the model ({what}).** Over its "
+                        f"sizes {trend_text(fit)}.{alt} ")
+            else:
+                if p >= 0.5:
+                    why = f"its fitted {bound} falls short of the target (probability {p:.0%})"
+                elif lt is None:
+                    why = f"the fitted curve does not reach the target within {curve_fit.MAX_LABELS:,.0f} labels"
+                else:
+                    why = f"the target needs about {lt['estimate']:,} labels, over {FAR}x the {n_now:,} now"
+                text = f"**{m}: change the model.** More data of this kind will not get there: {why}.{alt} "
         out[m] = {"verdict": verdict, "labels": lt["estimate"] if lt else None, "text": text + evidence}
     return out
 
@@ -287,7 +316,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "extrapolate":
-            result = extrapolate(args.csv, args.target, args.at, higher_is_better=not args.lower_is_better)
+            result, warnings = extrapolate(args.csv, args.target, args.at, higher_is_better=not args.lower_is_better,
+                                           with_warnings=True)
+            for w in warnings.values():  # beside the answer, never instead of it
+                print(f"warning: {w}", file=sys.stderr)
             print(json.dumps(result))
             return 0
         df = cached_experiment(args.source, args.models.split(","), args.sizes, args.seeds, n_jobs=args.jobs,

@@ -137,7 +137,7 @@ def _chart(points, fits, target, higher_is_better, answers, metric_name):
                                  fillcolor=color, line=dict(width=0), hoverinfo="skip", showlegend=False,
                                  legendgroup=name))
         fig.add_trace(go.Scatter(x=grid, y=est, mode="lines", line=dict(color=color),
-                                 name=f"{name} fit ({fit.form})", legendgroup=name))
+                                 name=f"{name} fit ({fit.method})", legendgroup=name))
         agg = points[points["model"] == name].groupby("n_labels")["metric"].agg(["mean", "std"]).reset_index()
         fig.add_trace(go.Scatter(x=agg["n_labels"], y=agg["mean"], mode="markers", marker=dict(color=color),
                                  error_y=dict(type="data", array=agg["std"].fillna(0)), name=f"{name} runs",
@@ -215,11 +215,11 @@ def _send_to_planner(points: pd.DataFrame, answers: dict, target: float, higher_
 
 def main():
     st.title("Learning curves")
-    st.caption("How does the metric grow with labelled data, and how many labels reach the target? Curves are fitted "
-               "on the gap to a perfect score: a power law with a ceiling, its exponent and ceiling guided by a prior "
-               "learned on real curves, averaged with another form (e.g. pow3+pow2) when that one extrapolated clearly "
-               "better inside the data; bands are "
-               "80% bootstrap intervals widened by the extrapolation error measured on real curves.")
+    st.caption("How does the metric grow with labelled data, and how many labels reach the target? Beyond the "
+               "largest run, the curve's gain is learned from thousands of real curves of many data sets and model "
+               "families (form gain+...), with an 80% band calibrated on curves it was not trained on; a power law "
+               "with a ceiling, fitted on the gap to a perfect score, carries it on beyond that range and gives the "
+               "ceiling. A curve that is flat or falls is answered too: more labels do not help that model.")
     points, origin = _points()
     if points is None:
         st.stop()
@@ -231,6 +231,9 @@ def main():
         st.error(str(e))
         st.stop()
 
+    for name, fit in fits.items():  # beside the answer, never instead of it
+        if warning := lc.direction_warning(name, fit):
+            st.warning(warning.replace("say so", "untick 'Lower is better'" if lower else "tick 'Lower is better'"))
     st.plotly_chart(_chart(points, fits, target, not lower, answers, metric_name), width="stretch")
     for v in _verdicts(points, not lower, target).values():
         st.markdown(v["text"])

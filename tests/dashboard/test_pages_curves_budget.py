@@ -117,13 +117,15 @@ def test_learning_curves_new_points_get_their_own_target_and_the_planner_each_mo
     assert len(again.get("plotly_chart")) == 1 and _target(again).value == pytest.approx(target)
 
 
-def test_learning_curves_bad_direction_shows_message():
+def test_learning_curves_other_direction_is_a_warning_beside_the_answer():
     at = _tiny_experiment(_page("learning_curves.py"))
     experiments.cached_experiment("digits", ["logreg", "nb"], 4, 2, n_jobs=1)
     at.session_state["lc_lower"] = True  # accuracy is not an error
     at.run()
-    assert not at.exception
-    assert at.error and "rises as labels grow" in at.error[0].value
+    assert not at.exception and not at.error
+    assert at.warning and "rises steadily as labels grow" in at.warning[0].value
+    assert "untick 'Lower is better'" in at.warning[0].value and "--" not in at.warning[0].value
+    assert len(at.get("plotly_chart")) == 1 and any("**logreg: " in m.value for m in at.markdown)
 
 
 def test_budget_planner_interaction_save_load_share():
