@@ -13,6 +13,19 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+def job_ended(key: str, timeout_s: float = 240):
+    """A background job's (:mod:`analysis.core.jobs`) status once its worker has recorded an outcome, or the
+    status at the timeout."""
+    import time
+
+    from analysis.core import jobs
+
+    deadline = time.monotonic() + timeout_s
+    while jobs.status(key).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the status file, which the worker writes atomically
+    return jobs.status(key)
+
+
 #: The app's entry point, for AppTest.from_file.
 APP = str(Path(__file__).resolve().parents[1] / "dashboard/app.py")
 

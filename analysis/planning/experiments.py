@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.core import jobs
 from analysis.core.files import data_home
 from analysis.core.progress import Progress
 from analysis.core.splits import stratified_order, validation_split
@@ -245,3 +246,29 @@ def cached_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seed
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)  # a half-written file must never look like a finished run
     return df
+
+
+def _job_key(source: str, models, n_sizes: int, seeds: int) -> str:
+    return "learning-curves-" + experiment_path(source, models, n_sizes, seeds).stem
+
+
+def experiment_status(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seeds: int = 3) -> jobs.JobStatus:
+    """The background run of this request (:func:`start_experiment`): its :class:`~analysis.core.jobs.JobStatus`."""
+    return jobs.status(_job_key(source, models, n_sizes, seeds))
+
+
+def start_experiment(source: str, models=DEFAULT_MODELS, n_sizes: int = 8, seeds: int = 3) -> jobs.JobStatus:
+    """Run :func:`cached_experiment` as a background job (:mod:`analysis.core.jobs`): once, whichever sessions
+    ask, and it keeps going when the page or the tab closes. A run that failed, was interrupted or whose saved
+    table is gone starts again. Returns the job's status."""
+    key = _job_key(source, models, n_sizes, seeds)
+    if jobs.status(key).state != "running" and not experiment_path(source, models, n_sizes, seeds).exists():
+        jobs.forget(key)
+    return jobs.start(key, "analysis.planning.experiments:run_request", source=source, models=list(models),
+                      n_sizes=int(n_sizes), seeds=int(seeds))
+
+
+def run_request(source: str, models, n_sizes: int, seeds: int, progress: Progress | None = None) -> str:
+    """The background job's body: :func:`cached_experiment`; returns the saved table's path."""
+    cached_experiment(source, models, n_sizes, seeds, progress=progress)
+    return str(experiment_path(source, models, n_sizes, seeds))

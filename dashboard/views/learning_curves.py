@@ -14,7 +14,7 @@ from analysis.core.errors import InputError  # noqa: E402
 from analysis.data import sources  # noqa: E402
 from analysis.planning import curve_fit, experiments  # noqa: E402
 from analysis.planning import learning_curves as lc  # noqa: E402
-from dashboard import state  # noqa: E402
+from dashboard import jobs_ui, state  # noqa: E402
 
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
 RESULT_KEY = "lc_result"  # what the budget planner reads
@@ -69,6 +69,17 @@ def _remember(view: dict, points: pd.DataFrame | None = None) -> None:
         st.session_state["lc_remembered"] = view
 
 
+@st.fragment(run_every=2)
+def _run_progress(request: tuple) -> None:
+    """The background experiment's progress; the page reloads when it ends (with its result, or its failure)."""
+    job = experiments.experiment_status(*request)
+    if job.state != "running":
+        st.rerun(scope="app")
+    jobs_ui.progress_bar(job)
+    st.caption(f"Running in the background ({jobs_ui.duration(job.elapsed_s or 0)} so far): it keeps going if you "
+               "close this tab or open another page; come back here for the curves.")
+
+
 def _points() -> tuple[pd.DataFrame | None, str]:
     """The curve points chosen in the sidebar-like controls, and a label of where they come from."""
     if not any(k in st.session_state for k in CHOICES):
@@ -108,18 +119,27 @@ def _points() -> tuple[pd.DataFrame | None, str]:
         st.error(f"{e}. Pick another data source, or load a dataset with ground-truth boxes on the Load data page.")
         return None, ""
     if df is None:
-        st.caption("Not run yet with these settings. The default (3 families x 8 sizes x 3 seeds on MNIST-5k) "
-                   "takes about a minute on two cores; results are saved and reused.")
+        request = (source, models, int(n_sizes), int(seeds))
+        job = experiments.experiment_status(*request)
+        if job.state == "running":
+            _run_progress(request)
+            return None, ""
+        if job.state == "failed":
+            st.error(f"The last run with these settings failed: {job.error}. Change the settings, or run it again.")
+        elif job.state == "interrupted":
+            st.warning("The last run with these settings was interrupted (the app or the machine stopped). "
+                       "Run it again.")
+        st.caption(f"Not run yet with these settings: {len(models)} model families x {int(n_sizes)} sizes x "
+                   f"{int(seeds)} seeds, on two worker processes in the background (the README gives the default's "
+                   "measured time). Results are saved and reused.")
         if not st.button("Run experiment", key="lc_run", type="primary", icon=":material/play_arrow:"):
             return None, ""
-        bar = st.progress(0.0, "Starting workers...")
         try:
-            df = experiments.cached_experiment(source, models, int(n_sizes), int(seeds),
-                                      progress=lambda f, m: bar.progress(f, m))
+            experiments.start_experiment(*request)
         except InputError as e:
             st.error(str(e))
             return None, ""
-        bar.empty()
+        st.rerun()
     _remember({"source": source, "models": models, "n_sizes": int(n_sizes), "seeds": int(seeds)})
     return df[["model", "n_labels", "seed", "metric"]], sources.describe_source(source)
 

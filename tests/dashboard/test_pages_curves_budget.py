@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import job_ended
 from streamlit.testing.v1 import AppTest
 
 from analysis.core.files import data_home
@@ -52,7 +53,10 @@ def test_learning_curves_runs_fits_and_sends_to_planner():
     at = _tiny_experiment(_page("learning_curves.py")).run()
     assert not at.exception
     assert at.title[0].value == "Learning curves"
-    at.button(key="lc_run").click().run()  # runs the experiment (progress bar), then fits
+    at.button(key="lc_run").click().run()  # starts the experiment as a background job
+    assert not at.exception and not at.error
+    assert job_ended(experiments.experiment_status("digits", ["logreg", "nb"], 4, 2).key).state == "done"
+    at.run()  # the page after the job's end: the curves, then the fits
     assert not at.exception and not at.error
     assert experiments.stored_experiment("digits", ["logreg", "nb"], 4, 2) is not None
     assert len(at.get("plotly_chart")) == 1

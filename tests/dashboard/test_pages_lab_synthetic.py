@@ -1,9 +1,9 @@
 """The Synthetic data lab page and its hand-over to the budget planner, via AppTest."""
 
-import time
 from pathlib import Path
 
 import pytest
+from conftest import job_ended
 from streamlit.testing.v1 import AppTest
 
 from analysis.core import jobs
@@ -32,17 +32,6 @@ def _tiny(at: AppTest) -> AppTest:
     return at
 
 
-def _run_ended(timeout_s: float = 240) -> jobs.JobStatus:
-    """The page's background run once its worker has recorded an outcome (done or failed)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        (key,) = [k for k in jobs.keys() if k.startswith("synthetic-data-")]
-        job = jobs.status(key)
-        if job.state not in ("running", "none") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.2)  # polling the worker's status file, which it writes atomically
-
-
 def test_synthetic_data_page_runs_prices_reopens_and_feeds_the_planner():
     at = _tiny(_page()).run()
     assert not at.exception and at.title[0].value == "Synthetic data"
@@ -53,7 +42,8 @@ def test_synthetic_data_page_runs_prices_reopens_and_feeds_the_planner():
     assert not at.exception and not at.error
     # the run is a background job: the page shows its progress (or, if it was that quick, its result)
     assert at.get("progress") or len(at.get("plotly_chart")) == 2
-    assert _run_ended().state == "done"
+    (key,) = [k for k in jobs.keys() if k.startswith("synthetic-data-")]
+    assert job_ended(key).state == "done"
     at.run()
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 2  # the sim-to-real gap; real only vs real + synthetic
