@@ -45,6 +45,7 @@ from analysis.data import fo_store
 from analysis.data.detections import check_detections_field, flatten, read_detections_with_layout
 from analysis.label_errors.engine import find_detection_errors
 from analysis.label_errors.params import ERROR_TYPES, LabelErrorInputError
+from analysis.label_errors.trust import expected_precision
 
 RUN_KEY = "label_errors"
 #: Per-label fields written by :func:`find_label_errors`.
@@ -338,8 +339,12 @@ def main(argv=None) -> int:
     # ranked table, where one label may be a candidate of several types
     flagged = result.attrs["flagged"]
     candidates = {t: int(n) for t, n in result["error_type"].value_counts().items() if n}
+    # the precision of each type's top k if the scores are probabilities (an assumption; see trust.py)
+    expected = {t: {str(k): round(e, 4) for k, e in zip(g["k"], g["expected"])}
+                for t, g in expected_precision(result, score="score").groupby("error_type", sort=False)}
     print(json.dumps({"dataset": args.dataset, "labels_flagged": sum(flagged.values()), "by_type": flagged,
-                      "candidates": len(result), "candidates_by_type": candidates}))
+                      "candidates": len(result), "candidates_by_type": candidates,
+                      "expected_precision_top_k": expected}))
     return 0
 
 

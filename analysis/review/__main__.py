@@ -1,5 +1,6 @@
-"""``python -m analysis.review status|export --dataset NAME``: review progress per error type as JSON,
-or the decisions and a corrected COCO file written to new files.
+"""``python -m analysis.review status|trust|export --dataset NAME``: review progress per error type as JSON,
+how far to trust the ranking (expected and measured precision of each type's top candidates) as JSON, or
+the decisions and a corrected COCO file written to new files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from analysis.core.errors import InputError
 from analysis.label_errors.fo_adapter import load_candidates
 from analysis.review.exports import decisions_export, fix_summary, write_corrected_coco
 from analysis.review.store import ReviewError, decisions
-from analysis.review.tables import progress_by_type, review_table
+from analysis.review.tables import progress_by_type, review_table, trust_table
 
 
 def main(argv=None) -> int:
@@ -21,6 +22,9 @@ def main(argv=None) -> int:
                                      description="Review decisions on label-error candidates.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("status", help="review progress per error type, as JSON")
+    p.add_argument("--dataset", required=True)
+    p = sub.add_parser("trust", help="per type and top k: expected precision (from the scores) and measured "
+                                     "precision (from the verdicts), as JSON")
     p.add_argument("--dataset", required=True)
     p = sub.add_parser("export", help="export decisions and/or a corrected COCO file")
     p.add_argument("--dataset", required=True)
@@ -32,9 +36,10 @@ def main(argv=None) -> int:
     try:
         datasets.connect()
         dataset = datasets.load(args.dataset)
-        if args.command == "status":
+        if args.command in ("status", "trust"):
             table = review_table(load_candidates(dataset), decisions(dataset))
-            print(progress_by_type(table).to_json(orient="records"))
+            out = progress_by_type(table) if args.command == "status" else trust_table(table)
+            print(out.to_json(orient="records"))
             return 0
         if not (args.decisions or args.coco):
             raise ReviewError("Nothing to export: give --decisions FILE and/or --coco FILE.")

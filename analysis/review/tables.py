@@ -1,5 +1,6 @@
 """Pure tables for the review pages: candidates joined with their decisions, filters, progress per
-type, precision per score band (with a Wilson interval), one-line descriptions and a gallery page's details.
+type, precision per score band and of the top candidates (with a Wilson interval), one-line descriptions
+and a gallery page's details.
 Inputs and outputs are DataFrames (from :func:`analysis.label_errors.fo_adapter.load_candidates` and
 :func:`analysis.review.store.decisions`).
 """
@@ -11,6 +12,7 @@ import pandas as pd
 
 import analysis  # noqa: F401  (FiftyOne environment defaults)
 from analysis.label_errors.params import ERROR_TYPES
+from analysis.label_errors.trust import TOP_K, expected_precision
 from analysis.data import fo_store
 from analysis.review.store import DISPUTED, PENDING, STATUSES, label_fields
 
@@ -141,6 +143,35 @@ def precision_by_band(table: pd.DataFrame, edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     k, n = out["confirmed"].to_numpy(float), out["reviewed"].to_numpy(float)
     out["precision"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
     out["low"], out["high"] = wilson_interval(k, n, z)
+    return out
+
+
+def trust_table(table: pd.DataFrame, ks=TOP_K, min_reviewed: int = 10, z: float = 1.2816) -> pd.DataFrame:
+    """How far to trust the ranking: per type and top-k depth, the precision the scores imply and the precision
+    the reviewers' verdicts measure.
+
+    Input: a :func:`review_table`. Output: :func:`analysis.label_errors.trust.expected_precision`'s rows
+    (``error_type, k, expected``) with ``reviewed, confirmed`` (verdicts among those ``k`` candidates;
+    disputed labels are not counted), ``measured`` = confirmed / reviewed once at least ``min_reviewed`` are
+    decided (else NaN), and its Wilson interval ``low, high`` (default z = 1.28: 80%). The reviewed ones need
+    not be a random sample of the top k: reviewers usually go down the ranking.
+    """
+    out = expected_precision(table, ks)
+    # one sort by type, then score (highest first): a type's top-k counts are differences of cumulative sums
+    codes = pd.Categorical(table["error_type"], categories=ERROR_TYPES).codes
+    order = np.lexsort((-table["error_score"].to_numpy(float), codes))
+    status = table["review_status"]
+    confirmed_sum = np.r_[0, np.cumsum((status == "confirmed").to_numpy()[order])]
+    reviewed_sum = confirmed_sum + np.r_[0, np.cumsum((status == "dismissed").to_numpy()[order])]
+    first = dict(zip(ERROR_TYPES, np.searchsorted(codes[order], np.arange(len(ERROR_TYPES)))))
+    ends = [(first[t], first[t] + k) for t, k in zip(out["error_type"], out["k"])]
+    out["reviewed"] = np.array([reviewed_sum[b] - reviewed_sum[a] for a, b in ends], dtype=int)
+    out["confirmed"] = np.array([confirmed_sum[b] - confirmed_sum[a] for a, b in ends], dtype=int)
+    n, c = out["reviewed"].to_numpy(float), out["confirmed"].to_numpy(float)
+    enough = n >= min_reviewed
+    out["measured"] = np.where(enough, c / np.maximum(n, 1), np.nan)
+    low, high = wilson_interval(c, n, z)
+    out["low"], out["high"] = np.where(enough, low, np.nan), np.where(enough, high, np.nan)
     return out
 
 

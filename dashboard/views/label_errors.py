@@ -5,7 +5,9 @@ import streamlit as st
 from analysis.core.errors import InputError
 from analysis.data import datasets
 from analysis.label_errors import fo_adapter as label_errors_fo
-from dashboard import common
+from analysis.review import store as review
+from analysis.review import tables as review_tables
+from dashboard import common, trust_ui
 
 
 # what a reviewer reads first, then the evidence, the box and, last, the ids that link back to FiftyOne
@@ -81,6 +83,8 @@ def main():
     cols = st.columns(len(types))
     for col, t in zip(cols, types):
         col.metric(t, f"{(candidates['error_type'] == t).sum():,}")
+    trust_ui.trust_section(review_tables.review_table(candidates, review.decisions(ds)))
+    st.subheader("Candidates")
     _table(shown)
     if "sample_id" in shown and len(shown):
         common.open_in_fiftyone(ds.select(shown["sample_id"].unique().tolist()[:1000], ordered=True),

@@ -15,7 +15,7 @@ from analysis.review import claims as review_claims
 from analysis.review import exports as review_exports
 from analysis.review import store as review
 from analysis.review import tables as review_tables
-from dashboard import common, review_draw
+from dashboard import common, review_draw, trust_ui
 
 PAGE_SIZE = 24
 COLUMNS = 4
@@ -502,6 +502,7 @@ def main():
                    f"{', '.join(f'{who} {n}' for who, n in others['claimed_by'].value_counts().items())} "
                    f"(a claim ends with their decision or after {review.CLAIM_SECONDS // 60} idle minutes).")
 
+    trust_ui.trust_section(table)
     # -- one candidate at a time, or a gallery page: only one is drawn per run (a gallery costs ~100 elements)
     if st.radio("View", VIEWS, horizontal=True, key="rv_view",
                 help="One by one: keyboard triage (Y confirm, N dismiss, U undo, J/K next/previous). "

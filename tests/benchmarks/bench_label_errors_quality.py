@@ -67,6 +67,7 @@ from analysis.label_errors import coco_files  # noqa: E402
 from analysis.label_errors.crop_classifier import crop_opinion  # noqa: E402
 from analysis.label_errors.engine import find_detection_errors  # noqa: E402
 from analysis.label_errors.params import ERROR_TYPES  # noqa: E402
+from analysis.label_errors.trust import expected_precision  # noqa: E402
 
 TUNING_CASE = "demo"
 TYPES = ERROR_TYPES
@@ -134,6 +135,17 @@ def score_method(rankings: dict, injected: pd.DataFrame) -> dict:
         aps[kind] = average_precision(ranked["score"], hits_for(kind, ranked, injected), n_pos)
     aps["mean"] = float(np.nanmean([aps[k] for k in TYPES]))
     return aps
+
+
+def print_trust_check(rankings: dict, injected: pd.DataFrame) -> None:
+    """The engine's trust figure (:func:`analysis.label_errors.trust.expected_precision`: the top k's mean score)
+    against the precision its top k really has here (the share of injected errors)."""
+    for kind, ranked in rankings.items():
+        ranked = ranked.sort_values("score", ascending=False, kind="stable")
+        hits = hits_for(kind, ranked, injected)
+        expected = expected_precision(ranked.assign(error_type=kind), score="score")
+        print(f"trust figure, {kind}: " + "; ".join(f"top {k} expected {e:.2f}, measured {hits[:k].mean():.2f}"
+                                                    for k, e in zip(expected["k"], expected["expected"])))
 
 
 def nearest_box_rankings(gt: pd.DataFrame, pred: pd.DataFrame) -> dict:
@@ -233,8 +245,10 @@ def main(argv=None) -> int:
               f"detector mAP@0.5 vs clean truth {map50:.3f} ({steps}); injected {counts}")
         methods = {}
         t = time.perf_counter()
-        methods["engine"] = score_method(engine_rankings(gt, pred, pred_probs), injected)
+        ranked = engine_rankings(gt, pred, pred_probs)
+        methods["engine"] = score_method(ranked, injected)
         t_engine = time.perf_counter() - t
+        print_trust_check(ranked, injected)
         if pred_probs is not None:  # what the scores alone give, for reference (not a goal)
             methods["engine (scores only)"] = score_method(engine_rankings(gt, pred), injected)
         if not args.no_crop_classifier:  # the optional second opinion from the images (--images)

@@ -257,6 +257,11 @@ def test_cli_finds_and_writes_label_errors(dataset):
     assert out["labels_flagged"] == len(written) > 0 and sum(out["candidates_by_type"].values()) == out["candidates"]
     assert dataset.load_run_results(lefo.RUN_KEY).flagged == out["by_type"]
     assert dataset.get_run_info(lefo.RUN_KEY).config.params["min_score"] == 0.2
+    # the trust figure: each type's top candidates' mean score, at k = 10, 50, ... and all of a short list
+    assert set(out["expected_precision_top_k"]) == set(out["candidates_by_type"])
+    for kind, by_k in out["expected_precision_top_k"].items():
+        assert str(min(out["candidates_by_type"][kind], 10)) in by_k
+        assert all(0.2 <= v <= 1 for v in by_k.values())  # every candidate scored at least --min-score
     for extra, message in ((["--gt-field", "nope"], "nope"), (["--dataset", "no-such-dataset"], "no-such-dataset")):
         bad = subprocess.run(run + extra, cwd=root, capture_output=True, text=True)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and message in bad.stderr

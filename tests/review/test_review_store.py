@@ -224,6 +224,11 @@ def test_cli_status_and_export(ds, tmp_path):
     status = subprocess.run(run + ["status", "--dataset", "review-lib"], cwd=ROOT, capture_output=True, text=True)
     assert status.returncode == 0, status.stderr
     assert sum(r["confirmed"] for r in json.loads(status.stdout)) == 1
+    trust = subprocess.run(run + ["trust", "--dataset", "review-lib"], cwd=ROOT, capture_output=True, text=True)
+    assert trust.returncode == 0, trust.stderr
+    rows = [r for r in json.loads(trust.stdout) if r["error_type"] == c.error_type]
+    assert rows and max(r["confirmed"] for r in rows) == 1  # the one verdict, among that type's top candidates
+    assert all(r["measured"] is None for r in rows)  # one verdict is too few to measure a precision
     out = subprocess.run(run + ["export", "--dataset", "review-lib", "--decisions", str(tmp_path / "d.csv"),
                                 "--coco", str(tmp_path / "c.json")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
