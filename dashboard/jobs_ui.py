@@ -15,3 +15,11 @@ def time_left(job) -> str:
 
 def progress_bar(job) -> None:
     st.progress(job.fraction, f"{job.message} ({job.fraction:.0%}; {time_left(job)})")
+
+
+def last_outcome(job) -> None:
+    """Say why a job of these settings has no result: it failed (with its one-line reason) or was interrupted."""
+    if job.state == "failed":
+        st.error(f"The last run with these settings failed: {job.error}. Change the settings, or run it again.")
+    elif job.state == "interrupted":
+        st.warning("The last run with these settings was interrupted (the app or the machine stopped). Run it again.")

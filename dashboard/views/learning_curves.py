@@ -124,11 +124,7 @@ def _points() -> tuple[pd.DataFrame | None, str]:
         if job.state == "running":
             _run_progress(request)
             return None, ""
-        if job.state == "failed":
-            st.error(f"The last run with these settings failed: {job.error}. Change the settings, or run it again.")
-        elif job.state == "interrupted":
-            st.warning("The last run with these settings was interrupted (the app or the machine stopped). "
-                       "Run it again.")
+        jobs_ui.last_outcome(job)
         st.caption(f"Not run yet with these settings: {len(models)} model families x {int(n_sizes)} sizes x "
                    f"{int(seeds)} seeds, on two worker processes in the background (the README gives the default's "
                    "measured time). Results are saved and reused.")

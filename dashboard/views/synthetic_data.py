@@ -260,11 +260,7 @@ def main() -> None:
         if job.state == "running":
             run_progress(settings, request)
             st.stop()
-        if job.state == "failed":
-            st.error(f"The last run with these settings failed: {job.error}. Change the settings, or run it again.")
-        elif job.state == "interrupted":
-            st.warning("The last run with these settings was interrupted (the app or the machine stopped). "
-                       "Run it again.")
+        jobs_ui.last_outcome(job)
         st.caption(f"Not run yet with these settings: the run trains {fits:,} models and renders {digits:,} digits "
                    "on two worker processes, in the background (the default takes minutes; see the README's "
                    "benchmark). Runs are saved and reused.")
