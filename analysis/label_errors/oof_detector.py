@@ -200,6 +200,27 @@ def work_dir_for(dataset_name: str) -> Path:
     return data_home() / "jobs" / job_key(dataset_name) / "folds"
 
 
+def start_job(dataset: str, gt_field: str = "ground_truth", *, folds: int = 3, **kwargs):
+    """Run :func:`train_oof` as a background job (once per dataset); returns its status.
+
+    An interrupted job resumes after its last finished fold; a finished or failed one runs again.
+    """
+    from analysis.core import jobs
+
+    key = job_key(dataset)
+    if jobs.status(key).state in ("done", "failed", "interrupted"):
+        jobs.forget(key)
+    return jobs.start(key, "analysis.label_errors.oof_detector:train_oof", dataset=dataset, gt_field=gt_field,
+                      folds=folds, **kwargs)
+
+
+def job_status(dataset: str):
+    """The training job's :class:`~analysis.core.jobs.JobStatus` for ``dataset``."""
+    from analysis.core import jobs
+
+    return jobs.status(job_key(dataset))
+
+
 def train_oof(dataset: str, gt_field: str = "ground_truth", *, folds: int = 3, pred_field: str = PRED_FIELD,
               steps: int | None = None, resolution: list[int] | None = None, width: int = 32, seed: int = 0,
               rank: bool = True, work_dir: str | None = None, progress=None) -> dict:
