@@ -138,7 +138,7 @@ def _database_settings(db: _Database):
                    "then restart the app.")
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
@@ -152,13 +152,13 @@ def demo_build_progress(compact: bool = False):
     if job.state != "running":
         return
     st.session_state["demo_build_seen"] = "running"
-    left = (f"about {_duration(job.eta_s)} left at the rate measured so far" if job.eta_s is not None
+    left = (f"about {duration(job.eta_s)} left at the rate measured so far" if job.eta_s is not None
             else "measuring the rate...")
     if compact:
         st.caption(f"Demo build: {job.fraction:.0%}, {left}")
     else:
         st.progress(job.fraction, f"{job.message} ({job.fraction:.0%}; {left})")
-        st.caption(f"Building the demo dataset in the background ({_duration(job.elapsed_s or 0)} so far): it keeps "
+        st.caption(f"Building the demo dataset in the background ({duration(job.elapsed_s or 0)} so far): it keeps "
                    "going if you close this tab, and every page shows its progress. Pages that do not need the "
                    "demo (Load data, Learning curves, Budget planner, the lab pages on MNIST) work meanwhile.")
 

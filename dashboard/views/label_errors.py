@@ -60,7 +60,7 @@ def _estimate(ds, plan):
             st.session_state[key] = oof.estimate_seconds(ds.name, plan)
     est = st.session_state.get(key)
     if est:
-        st.caption(f"Estimate: about {common._duration(est['total_s'])} on this machine "
+        st.caption(f"Estimate: about {common.duration(est['total_s'])} on this machine "
                    f"({plan['folds']} x {plan['steps']} steps at {est['seconds_per_step']:.2f} s per step, "
                    "timed just now; other work on the machine changes it).")
 
@@ -75,7 +75,7 @@ def _training_progress(name: str):
             st.rerun(scope="app")
         return
     st.session_state["oof_seen"] = "running"
-    left = f"about {common._duration(job.eta_s)} left" if job.eta_s is not None else "measuring the rate..."
+    left = f"about {common.duration(job.eta_s)} left" if job.eta_s is not None else "measuring the rate..."
     st.progress(job.fraction, f"{job.message} ({job.fraction:.0%}; {left})")
     st.caption("Training in the background: it keeps going if you close this tab, and resumes after its last "
                "finished fold if the machine restarts.")
