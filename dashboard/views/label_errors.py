@@ -1,4 +1,4 @@
-"""Label errors: run the error-mining engine on the current dataset and list the ranked candidates."""
+"""Label errors: train a model to find them when there is none (out of fold), run the error-mining engine and list the ranked candidates."""
 
 import streamlit as st
 
