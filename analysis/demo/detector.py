@@ -315,10 +315,11 @@ def predict(
         # Each peak is reported with its likelier classes (score = centre x class probability),
         # as per-class heatmaps would, so that a doubtful digit also counts for its second reading.
         probs = cls.softmax(1).permute(0, 2, 3, 1)[at]  # b x k x classes
-        prob, cls_idx = probs.topk(classes_per_peak, dim=-1)  # b x k x m
+        prob, cls_idx = probs.topk(min(classes_per_peak, probs.shape[-1]), dim=-1)  # b x k x m
         probs = probs.numpy().round(4)
-        scores, flat = (centre_score[..., None] * prob).reshape(b, -1).topk(min(max_per_image, k * classes_per_peak))
-        peak = flat // classes_per_peak
+        m = prob.shape[-1]
+        scores, flat = (centre_score[..., None] * prob).reshape(b, -1).topk(min(max_per_image, k * m))
+        peak = flat // m
         cats = np.asarray(model.category_ids)[cls_idx.reshape(b, -1).gather(1, flat).numpy()]
         scores, peak = scores.numpy(), peak.numpy()
         visible = (boxes[np.arange(b)[:, None], peak, 2:] >= 1).all(-1)
