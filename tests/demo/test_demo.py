@@ -1,6 +1,7 @@
 """The demo dataset: built once (fast variant here), imported into FiftyOne with its known errors."""
 
 import pandas as pd
+import pytest
 from conftest import APP
 from streamlit.testing.v1 import AppTest
 
@@ -47,9 +48,14 @@ def test_label_errors_page_ranks_the_demo_errors():
     at.switch_page("views/label_errors.py").run()
     assert not at.exception
     assert any("No results yet" in i.value for i in at.info)
-    at.button[0].click().run()
+    find = next(b for b in at.button if b.label == "Find label errors")  # the training section sits above it
+    find.click().run()
     assert not at.exception and not at.error
-    table = at.dataframe[0].value
+    trust, table = (d.value for d in at.dataframe)  # the trust figure, then the candidates
+    for _, row in trust.iterrows():  # expected precision of the top k = their mean score; nobody has decided yet
+        scores = table.loc[table["error_type"] == row["error_type"], "error_score"]
+        assert row["expected"] == pytest.approx(scores.nlargest(row["k"]).mean())
+        assert row["measured_text"] == "none decided yet"
     assert len(table) > 0
     assert table["error_score"].is_monotonic_decreasing
     assert set(table["error_type"]) <= {"low_iou", "missing", "spurious", "wrong_class", "duplicate"}
@@ -57,16 +63,14 @@ def test_label_errors_page_ranks_the_demo_errors():
     shown_fields = "ground truth 'ground_truth' against predictions 'predictions'"
     assert any(shown_fields in c.value and "candidates scoring 0.05 or more" in c.value for c in at.caption)
     # a failed run with other fields keeps the earlier results, and the page says which fields they compare
-    at.selectbox[1].select("clean_ground_truth").run()
-    at.button[0].click().run()
+    next(s for s in at.selectbox if s.label == "Predictions field").select("clean_ground_truth").run()
+    next(b for b in at.button if b.label == "Find label errors").click().run()
     assert not at.exception and "no confidence" in at.error[0].value
-    assert any(shown_fields in c.value for c in at.caption) and len(at.dataframe[0].value) == len(table)
+    assert any(shown_fields in c.value for c in at.caption) and len(at.dataframe[-1].value) == len(table)
 
 
 def test_an_interrupted_build_resumes_after_its_last_finished_stage(tmp_path):
     import json
-
-    import pytest
 
     from analysis.demo.case import build_case
 
