@@ -45,6 +45,25 @@ def flatten(nested) -> tuple[list, np.ndarray]:
     return list(chain.from_iterable(nested)), np.fromiter(map(len, nested), dtype=np.int64, count=len(nested))
 
 
+def without_area(table: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the rows of a detections table whose box (``x, y, w, h``) is not finite or has w or h <= 0.
+
+    Such boxes are possible in FiftyOne (VOC and YOLO files carry them through) but cover nothing, so no
+    overlap with them can be measured.
+    """
+    values = table[BOX].to_numpy(np.float64)
+    return ~np.isfinite(values).all(axis=1) | (values[:, 2] <= 0) | (values[:, 3] <= 0)
+
+
+def without_area_view(samples, field: str):
+    """The samples of ``samples`` with a box of ``field`` of zero or negative width or height, only those boxes
+    shown (a FiftyOne view, to open in the App)."""
+    from fiftyone import ViewField as F
+
+    box = F("bounding_box")
+    return samples.filter_labels(field, (box[2] <= 0) | (box[3] <= 0))
+
+
 def read_detections_with_layout(samples, field: str, extra=()) -> tuple[pd.DataFrame, tuple[list, list]]:
     """One row per detection of ``field``: ``image_id`` (sample id), ``label_id``, ``category_id`` (label),
     ``x, y, w, h`` (relative box) and the ``extra`` attributes (None where absent).

@@ -26,6 +26,7 @@ from analysis.core.errors import DatabaseUnavailable, InputError
 from analysis.core.progress import Progress
 from analysis.data import coco as coco_check
 from analysis.data import fo_store
+from analysis.data.detections import read_detections, without_area
 from analysis.data.datasets import GT_FIELD, IF_EXISTS, PRED_FIELD, ImportResult, list_datasets, load, publish, summary
 
 
@@ -190,6 +191,17 @@ def _ensure_field(dataset, field_name, label_type):
         dataset.add_sample_field(field_name, fo.EmbeddedDocumentField, embedded_doc_type=label_type)
 
 
+def _no_area_notes(samples) -> list[str]:
+    """A note on the imported boxes of zero or negative width or height (VOC and YOLO files can hold them)."""
+    boxes = read_detections(samples, GT_FIELD)
+    n = int(without_area(boxes).sum())
+    if not n:
+        return []
+    boxes = "1 box has" if n == 1 else f"{n:,} boxes have"
+    return [f"{boxes} zero or negative width or height; kept as they are (fix or delete them). The label-error "
+            "ranking leaves them out and shows them."]
+
+
 def _import_folder(name, dataset_dir, dataset_type, if_exists, progress, **kwargs) -> ImportResult:
     """Import a folder with one of FiftyOne's own importers."""
     import fiftyone as fo
@@ -212,7 +224,7 @@ def _import_folder(name, dataset_dir, dataset_type, if_exists, progress, **kwarg
         if progress:
             progress(0.9, "Reading image sizes")
         tmp.compute_metadata()
-        return []
+        return _no_area_notes(tmp)
 
     return publish(name, build, if_exists, progress)
 

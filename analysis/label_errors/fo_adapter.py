@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data import fo_store
-from analysis.data.detections import check_detections_field, flatten, read_detections_with_layout
+from analysis.data.detections import check_detections_field, flatten, read_detections_with_layout, without_area
 from analysis.label_errors.engine import find_detection_errors
 from analysis.label_errors.params import ERROR_TYPES, LabelErrorInputError
 from analysis.label_errors.trust import expected_precision
@@ -79,6 +79,9 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             seconds).
         **params: engine thresholds (see :class:`analysis.label_errors.engine.Params`).
 
+    Boxes with no area (w or h <= 0, or not finite) are left out of the ranking, as no overlap with
+    them exists; ``attrs["skipped_without_area"]`` of the result and the recorded run count them.
+
     Returns:
         The candidate table of :func:`~analysis.label_errors.engine.find_detection_errors`
         with ``image_id`` = sample id and ``ann_id`` / ``pred_id`` /
@@ -107,11 +110,16 @@ def find_label_errors(samples, gt_field: str = "ground_truth", pred_field: str =
             f"{int(missing_conf.sum())} detections in '{pred_field}' have no confidence: "
             "predictions need scores to rank errors."
         )
+    # boxes with no area are left out (no overlap with them exists) and counted: the run says how many
+    no_area = {"ground truth": without_area(gt), "predictions": without_area(pred)}
+    gt = gt[~no_area["ground truth"]].reset_index(drop=True)
+    pred = pred[~no_area["predictions"]].reset_index(drop=True)
     gt = gt.rename(columns={"label_id": "ann_id"})
     pred = pred.rename(columns={"label_id": "pred_id", "confidence": "score"}).astype({"score": np.float64})
     pred_probs = _class_probs(samples, pred_field, pred.pop("logits"))
     opinion = _crop_opinion(samples, gt, pred, progress) if crop_classifier else None
     result = find_detection_errors(gt, pred, pred_probs=pred_probs, opinion=opinion, **params)
+    result.attrs["skipped_without_area"] = {f: int(m.sum()) for f, m in no_area.items()}
     if opinion is not None:  # recorded with the run: how good the second opinion was
         result.attrs["params"]["crop_classifier"] = dict(opinion.attrs)
 
@@ -224,7 +232,8 @@ def _record_run(samples, run_key, gt_field, pred_field, result) -> None:
     params = {k: list(v) if isinstance(v, tuple) else v for k, v in result.attrs["params"].items()}
     counts = {t: int((result["error_type"] == t).sum()) for t in ERROR_TYPES}
     config = samples.init_run(method="label_errors", gt_field=gt_field, pred_field=pred_field,
-                              label_fields=list(LABEL_FIELDS), params=params)
+                              label_fields=list(LABEL_FIELDS), params=params,
+                              skipped_without_area=result.attrs["skipped_without_area"])
     samples.register_run(run_key, config, overwrite=True)
     results = samples.init_run_results(run_key, counts=counts, n_candidates=len(result),
                                        flagged=result.attrs["flagged"],
@@ -262,13 +271,17 @@ def _add_pixels(samples, result: pd.DataFrame) -> pd.DataFrame:
 
 
 def last_run(dataset, run_key: str = RUN_KEY) -> dict | None:
-    """The recorded run under ``run_key``: ``{"gt_field", "pred_field", "finished_at", "min_score"}``
-    (``finished_at`` a UTC ``datetime``, ``min_score`` the lowest score kept), or None when there is none."""
+    """The recorded run under ``run_key``: ``{"gt_field", "pred_field", "finished_at", "min_score",
+    "skipped_without_area"}`` (``finished_at`` a UTC ``datetime``, ``min_score`` the lowest score kept,
+    ``skipped_without_area`` the boxes left out for having no area: ``{"ground truth": n, "predictions": n}``),
+    or None when there is none."""
     if run_key not in dataset.list_runs():
         return None
     info = dataset.get_run_info(run_key)
     return {"gt_field": info.config.gt_field, "pred_field": info.config.pred_field, "finished_at": info.timestamp,
-            "min_score": info.config.params.get("min_score")}
+            "min_score": info.config.params.get("min_score"),
+            # runs recorded before the count existed left nothing out silently: they refused such boxes
+            "skipped_without_area": getattr(info.config, "skipped_without_area", None) or {}}
 
 
 def load_candidates(dataset, run_key: str = RUN_KEY) -> pd.DataFrame:
@@ -344,7 +357,8 @@ def main(argv=None) -> int:
                 for t, g in expected_precision(result, score="score").groupby("error_type", sort=False)}
     print(json.dumps({"dataset": args.dataset, "labels_flagged": sum(flagged.values()), "by_type": flagged,
                       "candidates": len(result), "candidates_by_type": candidates,
-                      "expected_precision_top_k": expected}))
+                      "expected_precision_top_k": expected,
+                      "skipped_without_area": result.attrs["skipped_without_area"]}))
     return 0
 
 

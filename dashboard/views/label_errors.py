@@ -3,7 +3,7 @@
 import streamlit as st
 
 from analysis.core.errors import InputError
-from analysis.data import datasets
+from analysis.data import datasets, detections
 from analysis.label_errors import fo_adapter as label_errors_fo
 from analysis.label_errors import oof_detector as oof
 from analysis.review import store as review
@@ -132,6 +132,20 @@ def _train_section(ds):
             _report(info)
 
 
+def _boxes_without_area(ds, run: dict):
+    """Say which boxes the last run left out for having no area, and open them in FiftyOne."""
+    fields = {"ground truth": run["gt_field"], "predictions": run["pred_field"]}
+    for role, n in run["skipped_without_area"].items():
+        if not n:
+            continue
+        boxes = "1 box" if n == 1 else f"{n:,} boxes"
+        st.warning(f"Left out of the ranking: {boxes} in '{fields[role]}' ({role}) with zero or negative width or "
+                   "height (they cover nothing, so nothing can overlap them). Such a box is a mistake in itself: "
+                   "fix or delete it.")
+        common.open_in_fiftyone(detections.without_area_view(ds, fields[role]), f"Open these {role} boxes in FiftyOne",
+                                key=f"fo_no_area_{role.replace(' ', '_')}")
+
+
 def main():
     ds = common.current_dataset()
     st.title(f"Label errors: {ds.name}")
@@ -173,6 +187,7 @@ def main():
     st.caption(f"Results of the last run: ground truth '{run['gt_field']}' against predictions '{run['pred_field']}', "
                f"{run['finished_at']:%Y-%m-%d %H:%M} UTC, candidates scoring {run['min_score']:g} or more. A label that "
                "is a candidate of several types is counted once, under its strongest.")
+    _boxes_without_area(ds, run)
     if candidates.empty:
         st.success("The last run found no error candidates.")
         st.stop()

@@ -134,3 +134,22 @@ def test_first_start_builds_the_demo_in_the_background_while_other_pages_work():
     assert demo.build_status().result["dataset"] == demo.DEMO_NAME
     first.run()
     assert not first.exception and first.title[0].value == f"Dataset overview: {demo.DEMO_NAME}"
+
+
+def test_label_errors_page_names_the_boxes_without_area_it_left_out(imported):
+    import fiftyone as fo
+
+    ds = datasets.load(imported)
+    sample = ds.first()
+    sample.ground_truth.detections.append(fo.Detection(label="cat", bounding_box=[0.5, 0.5, 0.2, 0.0]))
+    sample.save()
+    at = _app(imported).run()
+    at.switch_page("views/label_errors.py").run()
+    next(b for b in at.button if b.label == "Find label errors").click().run()
+    # the only errors: the training section's, as 4 images are too few to train on
+    assert not at.exception and all(e.value.startswith("Only ") for e in at.error)
+    assert [w.value for w in at.warning if "Left out of the ranking" in w.value] == [
+        "Left out of the ranking: 1 box in 'ground_truth' (ground truth) with zero or negative width or height "
+        "(they cover nothing, so nothing can overlap them). Such a box is a mistake in itself: fix or delete it."]
+    opens = [b.label for b in at.button if (b.key or "").startswith("fo_no_area")]
+    assert opens == ["Open these ground truth boxes in FiftyOne"]

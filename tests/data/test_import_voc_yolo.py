@@ -37,6 +37,19 @@ def test_import_voc(tmp_path):
     ds.delete()
 
 
+def test_a_box_without_area_is_kept_with_a_note(tmp_path):
+    root = _voc_folder(tmp_path / "voc", labels=("cell",))
+    xml = root / "Annotations" / "im0.xml"
+    xml.write_text(xml.read_text().replace("<xmax>40</xmax>", "<xmax>10</xmax>"))  # xmin = xmax: no width
+    result = importers.import_voc("voc-no-area", root)
+    assert any(n.startswith("1 box has zero or negative width") for n in result.notes)
+    ds = datasets.load("voc-no-area")
+    assert ds.count("ground_truth.detections") == 1  # kept as imported: the user decides
+    ds.delete()
+    assert importers.import_voc("voc-fine", _voc_folder(tmp_path / "fine")).notes == []
+    datasets.load("voc-fine").delete()
+
+
 def test_import_yolo(tmp_path):
     root = tmp_path / "yolo"
     (root / "images/val").mkdir(parents=True)

@@ -11,6 +11,7 @@ import pytest
 
 import analysis  # noqa: F401  (FiftyOne environment defaults before importing fiftyone)
 from analysis.data import datasets
+from analysis.data import detections as datasets_detections
 from analysis.label_errors import fo_adapter as lefo
 from analysis.label_errors.engine import find_detection_errors
 from analysis.label_errors.params import ERROR_TYPES, PRED_COLUMNS, LabelErrorInputError
@@ -265,3 +266,24 @@ def test_cli_finds_and_writes_label_errors(dataset):
     for extra, message in ((["--gt-field", "nope"], "nope"), (["--dataset", "no-such-dataset"], "no-such-dataset")):
         bad = subprocess.run(run + extra, cwd=root, capture_output=True, text=True)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and message in bad.stderr
+
+
+def test_boxes_without_area_are_left_out_counted_and_shown(dataset):
+    before = lefo.find_label_errors(dataset, min_score=0.2)
+    first, second = dataset.first(), dataset.last()
+    first.ground_truth.detections.append(fo.Detection(label="one", bounding_box=[0.5, 0.5, 0.0, 0.1], ann=99))
+    second.predictions.detections.append(fo.Detection(label="one", bounding_box=[0.2, 0.2, 0.1, -0.05],
+                                                      confidence=0.9, pid=99))
+    first.save()
+    second.save()
+    after = lefo.find_label_errors(dataset, min_score=0.2)
+    # the same ranking as without them, and the run says what it left out
+    cols = ["error_type", "score"]
+    pd.testing.assert_frame_equal(after[cols].reset_index(drop=True), before[cols].reset_index(drop=True))
+    counts = {"ground truth": 1, "predictions": 1}
+    assert after.attrs["skipped_without_area"] == counts == lefo.last_run(dataset)["skipped_without_area"]
+    # the view to open in the App holds exactly those boxes
+    view = datasets_detections.without_area_view(dataset, "ground_truth")
+    assert view.values("ground_truth.detections.ann", unwind=True) == [99]
+    view = datasets_detections.without_area_view(dataset, "predictions")
+    assert view.values("predictions.detections.pid", unwind=True) == [99]
