@@ -59,7 +59,7 @@ MIN_MEDIAN_SIDE_PX = 6
 MIN_SIDE, MAX_SIDE = 64, 384
 BATCH = 16
 #: Training steps: about this many passes over each fold's training images, within [MIN_STEPS, MAX_STEPS].
-EPOCHS, MIN_STEPS, MAX_STEPS = 30, 200, 800
+EPOCHS, MIN_STEPS, MAX_STEPS = 75, 200, 2000
 #: Image arrays held in memory at once (bytes): beyond, the run is refused rather than swapping.
 MAX_IMAGE_BYTES = 3 * 2 ** 30
 
@@ -85,8 +85,9 @@ def plan_training(samples, gt_field: str = "ground_truth", *, folds: int = 3, st
     """What training would do on ``samples`` and whether it can work; nothing is trained.
 
     Returns a JSON-able dict: ``images``, ``boxes``, ``classes`` (names, sorted), ``boxes_per_class``,
-    ``folds``, ``resolution`` ``[width, height]`` every image is resized to (chosen so that the 5th-percentile
-    box's shorter side is about :data:`TARGET_SMALL_SIDE_PX` pixels, long side in [64, 384]), ``steps`` per fold
+    ``folds``, ``augment`` (always on: random zoom, shift and brightness per batch), ``resolution``
+    ``[width, height]`` every image is resized to (chosen so that the 5th-percentile box's shorter side is
+    about :data:`TARGET_SMALL_SIDE_PX` pixels, long side in [64, 384]), ``steps`` per fold
     (about :data:`EPOCHS` passes over a fold's training images), ``batch``, ``box_side_px`` (the shorter sides'
     5th percentile and median at that resolution), ``why`` (the choice in words), ``problems`` (messages
     that stop training) and ``warnings`` (it will run, but read the results with care). ``steps`` and
@@ -135,12 +136,14 @@ def plan_training(samples, gt_field: str = "ground_truth", *, folds: int = 3, st
         "gt_field": gt_field, "images": n_images, "boxes": n_boxes, "classes": [str(c) for c in counts.index],
         "boxes_per_class": {str(c): int(n) for c, n in counts.items()}, "folds": folds,
         "resolution": [int(resolution[0]), int(resolution[1])], "steps": int(steps), "batch": BATCH,
-        "image_size": [round(width), round(height)],
+        "augment": True, "image_size": [round(width), round(height)],
         "box_side_px": {"p5": round(p5 * scale, 1), "median": round(median * scale, 1)},
         "why": (f"Images ({width:.0f} x {height:.0f} px, median) are resized to {resolution[0]} x {resolution[1]}, "
                 f"so that the smaller boxes are about {max(p5 * scale, 0):.0f} px on their shorter side (median "
                 f"{median * scale:.0f} px); {steps} training steps of {BATCH} images per fold, about "
-                f"{steps * BATCH / max(n_train, 1):.0f} passes over each fold's {n_train} training images."),
+                f"{steps * BATCH / max(n_train, 1):.0f} passes over each fold's {n_train} training images, each "
+                "batch zoomed, shifted and brightened at random (a model learns a few hundred images by "
+                "heart otherwise)."),
         "problems": problems, "warnings": warnings,
     }
 
@@ -177,7 +180,8 @@ def _coco(gt, rows: list[int], ids: list[str], resolution, classes: list[str]) -
 def _run_key(name: str, plan: dict, ids: list[str], seed: int, width: int) -> str:
     """What a finished fold must match to be reused: the images, labels' field and training settings."""
     text = json.dumps([name, ids,
-                       {k: plan[k] for k in ("gt_field", "classes", "folds", "resolution", "steps", "batch")},
+                       {k: plan[k] for k in ("gt_field", "classes", "folds", "resolution", "steps", "batch",
+                                             "augment")},
                        seed, width])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -274,7 +278,7 @@ def train_oof(dataset: str, gt_field: str = "ground_truth", *, folds: int = 3, p
             train_rows = np.flatnonzero(fold_of != f).tolist()
             model = detector.train_detector(
                 images[train_rows], _coco(gt, train_rows, ids, res, classes), steps=plan["steps"],
-                batch_size=BATCH, width=width, seed=seed + f,
+                batch_size=BATCH, width=width, seed=seed + f, augment=plan["augment"],
                 progress=lambda x, m, f=f: report(0.9 * (f + x) / folds, f"Fold {f + 1}/{folds}: {m}"))
             detector.save_detector(model, out / f"fold{f}.pt")
             rows = np.flatnonzero(fold_of == f).tolist()
@@ -342,9 +346,11 @@ def estimate_seconds(dataset: str, plan: dict, *, width: int = 32, timing_steps:
     images = _load_images([paths[k] for k in take], plan["resolution"])
     read_s = (time.perf_counter() - t) / len(take) * len(ids)
     coco = _coco(read_detections(ds, plan["gt_field"]), take, ids, plan["resolution"], plan["classes"])
-    detector.train_detector(images, coco, steps=1, batch_size=BATCH, width=width)  # first step: one-off set-up
+    # the first step pays a one-off set-up
+    detector.train_detector(images, coco, steps=1, batch_size=BATCH, width=width, augment=plan["augment"])
     t = time.perf_counter()
-    detector.train_detector(images, coco, steps=timing_steps, batch_size=BATCH, width=width)
+    detector.train_detector(images, coco, steps=timing_steps, batch_size=BATCH, width=width,
+                            augment=plan["augment"])
     per_step = (time.perf_counter() - t) / timing_steps
     train_s = per_step * plan["steps"] * plan["folds"]
     predict_s = per_step / 3 * len(ids) / BATCH  # a forward pass is about a third of a training step

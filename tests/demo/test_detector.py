@@ -139,6 +139,30 @@ def test_decoding_inverts_the_training_targets():
         assert np.argmax(r["class_probs"]) == [7, 8, 9].index(r["category_id"])
 
 
+def test_augmented_boxes_follow_the_pixels_they_cover():
+    # one bright rectangle per image on grey
+    images = np.full((6, 96, 96, 3), 128, np.uint8)
+    rect = [30, 20, 30, 20]
+    images[:, 20:40, 30:60] = 255
+    boxes = [np.array([[*rect, 1]], np.float32)] * 6
+    x, moved = detector.augment_batch(detector._to_tensor(images), boxes, np.random.default_rng(3))
+    assert x.shape == (6, 3, 96, 96)
+    for k in range(6):
+        lit = x[k, 0] > 0.5
+        ys, xs = np.nonzero(lit.numpy())
+        if not len(moved[k]):  # shifted mostly out of view: the box goes with it
+            assert lit.sum() < 600 * 1.34 ** 2 / 2
+            continue
+        bx, by, bw, bh, cls = moved[k][0]
+        assert cls == 1
+        # the box and the bright pixels agree to a pixel (bilinear edges)
+        assert abs(xs.min() - bx) <= 1 and abs(ys.min() - by) <= 1
+        assert abs(xs.max() + 1 - (bx + bw)) <= 1 and abs(ys.max() + 1 - (by + bh)) <= 1
+    # zoom changes sizes within the range asked
+    sizes = [m[0, 2] / rect[2] for m in moved if len(m)]
+    assert min(sizes) >= 0.74 and max(sizes) <= 1.34 and np.ptp(sizes) > 0.05
+
+
 def test_detector_inputs_are_checked():
     coco = {"images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}], "annotations": [], "categories": []}
     with pytest.raises(InputError, match="uint8"):
