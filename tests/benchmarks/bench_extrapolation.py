@@ -16,6 +16,11 @@ and iris and wine.
 Protocol (as in issue 23): each curve is observed at its sizes up to 20% of
 the largest (3 runs per size where it has more, drawn at random) and asked
 for the metric at the largest; the truth is the mean of all runs there.
+Two oracles are printed beside the methods, to show what the observed runs
+themselves allow: the last observed mean plus the curve's exact gain (from
+the mean of all runs at that size to the truth), and the true curve shifted
+by the observed points' mean offset from it. Neither is a method: both read
+the unobserved runs.
 
 **Headline: held-out source families.** The learned gain
 (:mod:`analysis.planning.curve_gain`) is retrained without one family at a
@@ -244,7 +249,11 @@ def observed(curves: list[dict], seed: int = 1) -> list[dict | None]:
                 for i in idx]
         n = np.concatenate([np.full(len(v), sizes[i]) for i, v in zip(idx, kept)])
         seed_ids = np.concatenate([np.arange(len(v)) for v in kept])
-        out.append({"n": n, "m": np.concatenate(kept), "seed": seed_ids, "N": sizes[-1], "truth": vals[-1].mean()})
+        # how far the kept runs' means sit from the means of all runs at the same sizes: the observation noise
+        # that even an extrapolator knowing the true curve cannot remove (the two oracles of :func:`held_out`)
+        offsets = np.array([v.mean() - vals[i].mean() for i, v in zip(idx, kept)])
+        out.append({"n": n, "m": np.concatenate(kept), "seed": seed_ids, "N": sizes[-1], "truth": vals[-1].mean(),
+                    "offsets": offsets})
     return out
 
 
@@ -278,11 +287,15 @@ def held_out(curves, obs, X, y, idx, groups: np.ndarray, through_fit: set) -> pd
             last = float(o["m"][o["n"] == o["n"].max()].mean())
             rows.append({"group": g, "family": curves[j]["family"], "curve": curves[j]["curve"],
                          "model": curves[j]["model"], "truth": o["truth"], "ours": est, "low": lo, "high": hi,
-                         "lsq_pow3": lsq_pow3(o["n"], o["m"], o["N"]), "last": last, "seconds": seconds, "cpu": cpu})
+                         "lsq_pow3": lsq_pow3(o["n"], o["m"], o["N"]), "last": last, "seconds": seconds, "cpu": cpu,
+                         # oracles, not methods: the last observed mean plus the curve's exact gain (the mean of
+                         # all runs there to the truth), and the true curve shifted by the points' mean offset
+                         "oracle_gain": o["truth"] + o["offsets"][-1],
+                         "oracle_shape": o["truth"] + o["offsets"].mean()})
         print(f"  held out {g}: band scale {model.band_scale:.2f}, {time.perf_counter() - t0:.0f} s", flush=True)
     df = pd.DataFrame(rows)
     df["covered"] = (df["low"] <= df["truth"]) & (df["truth"] <= df["high"])
-    for col in ("ours", "lsq_pow3", "last"):
+    for col in ("ours", "lsq_pow3", "last", "oracle_gain", "oracle_shape"):
         df[f"err_{col}"] = (df[col] - df["truth"]).abs()
     return df
 
@@ -296,6 +309,10 @@ def summary(name: str, d: pd.DataFrame) -> bool:
           f"last value {med['last']:.4f} | ours / better baseline {med['ours'] / better:.2f} | mean abs error ours "
           f"{mean['ours']:.4f}, lsq {mean['lsq_pow3']:.4f}, last {mean['last']:.4f} | 80% band held the truth on "
           f"{d['covered'].mean():.0%}")
+    print(f"  oracles that know the answer (the floor the 3 observed runs per size leave), median / mean abs "
+          f"error: exact gain from the last size {d['err_oracle_gain'].median():.4f} / "
+          f"{d['err_oracle_gain'].mean():.4f}, true curve shifted to the points {d['err_oracle_shape'].median():.4f} / "
+          f"{d['err_oracle_shape'].mean():.4f}")
     return bool(med["ours"] <= 0.7 * better and med["ours"] <= 0.007 and mean["ours"] <= 0.015
                 and 0.7 <= d["covered"].mean() <= 0.9)
 
