@@ -224,17 +224,19 @@ TRUTH_HELP = ("What the boxes are checked against. The demo's clean_ground_truth
 
 
 def truth_and_predictions(ds, key: str | None, *, default_truth: str | None = None, truth_label: str = "Truth field",
-                          truth_help: str | None = TRUTH_HELP, need: str = "a truth field") -> tuple[str, str]:
+                          truth_help: str | None = TRUTH_HELP, need: str = "a truth field",
+                          get_predictions: str = "Import predictions with your data on the Load data page."
+                          ) -> tuple[str, str]:
     """Select boxes for the truth field and the predictions field (default: ``predictions``).
 
     ``default_truth``: the field chosen first (default: the clean truth where there is one, else
     ``ground_truth``); ``key``: prefix of the widget keys (None: Streamlit's own keys). Stops the page
-    with a warning when the dataset has fewer than two ``Detections`` fields.
+    with a warning, ending with ``get_predictions`` (how to get them), when the dataset has fewer than two
+    ``Detections`` fields.
     """
     fields = datasets.detection_fields(ds)
     if len(fields) < 2:
-        st.warning(f"This page needs {need} and a predictions field (with confidences). "
-                   "Import predictions with your data on the Load data page.")
+        st.warning(f"This page needs {need} and a predictions field (with confidences). {get_predictions}")
         st.stop()
     truth = default_truth or detections.truth_field(ds)
     c1, c2 = st.columns(2)

@@ -83,6 +83,12 @@ def _training_progress(name: str):
                "finished fold if the machine restarts.")
 
 
+def _oof_behind(ds, run: dict | None) -> dict | None:
+    """The last out-of-fold training's record when the last ranking compared its predictions, else None."""
+    info = ds.info.get(oof.RUN_KEY)
+    return info if info and run and run["pred_field"] == info["pred_field"] else None
+
+
 def _report(info: dict):
     """How good the out-of-fold models are against the current labels: how far to trust their ranking."""
     st.metric("Out-of-fold mAP@0.5 against the current labels", f"{info['map50']:.3f}",
@@ -128,7 +134,10 @@ def _train_section(ds):
         if job.state == "interrupted":
             st.info(f"The last training stopped part way ({job.message}); it resumes after its last finished fold.")
         info = ds.info.get(oof.RUN_KEY)
-        if info:
+        if _oof_behind(ds, label_errors_fo.last_run(ds)):
+            st.caption(f"Last training: out-of-fold mAP@0.5 {info['map50']:.3f}, shown per class with the results "
+                       "below.")
+        elif info:
             _report(info)
 
 
@@ -156,7 +165,10 @@ def main():
 
     gt_field, pred_field = common.truth_and_predictions(ds, None, default_truth=datasets.GT_FIELD,
                                                         truth_label="Ground truth field", truth_help=None,
-                                                        need="a ground-truth field")
+                                                        need="a ground-truth field",
+                                                        get_predictions="Import predictions with your data on the "
+                                                        "Load data page, or train a model on these labels above "
+                                                        "(**Train a model to find errors**).")
 
     crop_classifier = st.checkbox(
         "Second opinion from a crop classifier (class, object or not, where)", value=False,
@@ -188,6 +200,10 @@ def main():
                f"{run['finished_at']:%Y-%m-%d %H:%M} UTC, candidates scoring {run['min_score']:g} or more. A label that "
                "is a candidate of several types is counted once, under its strongest.")
     _boxes_without_area(ds, run)
+    behind = _oof_behind(ds, run)
+    if behind:  # next to the results, not in the training section a finished training folds away
+        st.subheader("The model behind these predictions")
+        _report(behind)
     if candidates.empty:
         st.success("The last run found no error candidates.")
         st.stop()

@@ -34,6 +34,8 @@ def test_five_boxes_get_the_limit_on_screen_and_no_training_button(tmp_path):
     at = _page(_labels_only(tmp_path, "page-oof-five", n_images=3, drop=1))
     assert any("Only 5 labelled boxes" in e.value for e in at.error)
     assert not [b for b in at.button if b.key == "oof_train"]
+    # with labels only, the ranking's own section points to the training above, not only to an import
+    assert any("train a model on these labels above" in w.value for w in at.warning)
 
 
 def test_the_plan_and_the_timed_estimate_are_shown_and_training_starts_in_the_background(tmp_path):
@@ -48,3 +50,13 @@ def test_the_plan_and_the_timed_estimate_are_shown_and_training_starts_in_the_ba
     job = oof.job_status(name)
     assert job.state in ("running", "done")
     jobs.cancel(oof.job_key(name))  # the run itself is tests/label_errors/test_oof_detector.py's business
+
+
+def test_after_training_the_models_quality_is_shown_with_the_results_it_ranked(tmp_path):
+    name = _labels_only(tmp_path, "page-oof-done", n_images=30)
+    info = oof.train_oof(name, work_dir=str(tmp_path / "work"), steps=3, resolution=[64, 48])  # tiny: plumbing
+    at = _page(name)
+    assert [s.value for s in at.subheader if s.value == "The model behind these predictions"]
+    quality = [m for m in at.metric if m.label == "Out-of-fold mAP@0.5 against the current labels"]
+    assert len(quality) == 1 and quality[0].value == f"{info['map50']:.3f}"
+    assert any(c.value.startswith(f"Last training: out-of-fold mAP@0.5 {info['map50']:.3f}") for c in at.caption)
