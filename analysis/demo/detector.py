@@ -14,7 +14,12 @@ colour/shift augmentation (random colours are already in the scenes) and
 0.53-0.57 with class targets on several cells per object and a third stem
 convolution. A light encoder-decoder (features down to stride 16 for
 context, merged back to stride 4) keeps training to a couple of minutes on 2
-cores.
+cores. Trained on a few hundred images (the out-of-fold detector of
+:mod:`analysis.label_errors.oof_detector`), it learns them by heart unless
+each batch is varied (``augment=True``: :func:`mosaic_batch`, then
+:func:`augment_batch`): on the demo case, out-of-fold mAP@0.5 against the
+clean truth went from 0.37 to 0.68 with zoom, shift and brightness, and to
+0.73 with the mosaic tiles too.
 
 Decoding keeps the 3 x 3 local maxima of the centre heatmap and reports, per
 peak, its most likely classes; a box's score is its class-heatmap value, in [0, 1].
@@ -193,6 +198,44 @@ def augment_batch(x: torch.Tensor, boxes: list[np.ndarray], rng: np.random.Gener
     return out, moved
 
 
+#: What ``train_detector(augment=True)`` does, named so that models trained otherwise are not taken for it.
+AUGMENTATION = "mosaic 0.5, zoom 0.75-1.33, shift, brightness and contrast"
+
+
+def mosaic_batch(x: torch.Tensor, boxes: list[np.ndarray], rng: np.random.Generator, p: float = 0.5,
+                 min_visible: float = 0.5):
+    """Tile some images of a batch from four quarters of other images of it, at their own scale.
+
+    Args:
+        x: B x 3 x H x W images; boxes: per image, an N x 5 array ``(x, y, w, h, class)`` in pixels.
+        p: the share of the batch's images that are tiled.
+        min_visible: boxes with less of their area inside their tile are dropped.
+    Returns:
+        ``(images, boxes)`` alike. Each tiled image is split at a random point (a quarter to three quarters of
+        each side); each of its four parts shows the same-sized region, at a random place, of a random image
+        of the batch, with the boxes there. Objects keep their size; only their context changes.
+    """
+    b, _, h, w = x.shape
+    out, moved = x.clone(), list(boxes)
+    for k in np.flatnonzero(rng.random(b) < p):
+        cx, cy = int(rng.uniform(0.25, 0.75) * w), int(rng.uniform(0.25, 0.75) * h)
+        parts = []
+        for x0, y0, x1, y1 in ((0, 0, cx, cy), (cx, 0, w, cy), (0, cy, cx, h), (cx, cy, w, h)):
+            src = int(rng.integers(b))
+            sx, sy = int(rng.integers(0, w - (x1 - x0) + 1)), int(rng.integers(0, h - (y1 - y0) + 1))
+            out[k, :, y0:y1, x0:x1] = x[src, :, sy:sy + y1 - y0, sx:sx + x1 - x0]
+            bx = boxes[src]
+            if not len(bx):
+                continue
+            bx0, by0 = bx[:, 0] - sx + x0, bx[:, 1] - sy + y0
+            bx1, by1 = bx0 + bx[:, 2], by0 + bx[:, 3]
+            c0, d0, c1, d1 = np.clip(bx0, x0, x1), np.clip(by0, y0, y1), np.clip(bx1, x0, x1), np.clip(by1, y0, y1)
+            keep = (c1 - c0) * (d1 - d0) >= min_visible * bx[:, 2] * bx[:, 3]
+            parts.append(np.column_stack([c0, d0, c1 - c0, d1 - d0, bx[:, 4]])[keep])
+        moved[k] = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 5), np.float32)
+    return out, moved
+
+
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """CenterNet's penalty-reduced pixel-wise focal loss (alpha 2, beta 4), normalised by the object count."""
     log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
@@ -229,8 +272,9 @@ def train_detector(
         time_budget_s: optional wall-clock cap in seconds.
         width: channels at stride 4 (2x at stride 8, 3x at stride 16).
         threads: torch CPU threads.
-        augment: zoom (0.75-1.33x), shift and brighten each batch at random (:func:`augment_batch`): for a
-            few hundred images, which the model otherwise learns by heart.
+        augment: tile half of each batch's images from quarters of others (:func:`mosaic_batch`), then zoom
+            (0.75-1.33x), shift and brighten each at random (:func:`augment_batch`): for a few hundred images,
+            which the model otherwise learns by heart.
         progress: optional ``progress(fraction, message)``.
     Returns:
         The model in eval mode, with attributes ``category_ids`` (class index
@@ -267,7 +311,7 @@ def train_detector(
         idx = rng.integers(0, len(images), batch_size)
         x, batch_boxes = _to_tensor(images[idx]), [table[i] for i in idx]
         if augment:
-            x, batch_boxes = augment_batch(x, batch_boxes, rng)
+            x, batch_boxes = augment_batch(*mosaic_batch(x, batch_boxes, rng), rng)
         heat_t, cls_t, reg_t, mask = make_targets([b[:, :4] for b in batch_boxes], [b[:, 4] for b in batch_boxes],
                                                   out_hw)
         heat, cls, reg = model(x)

@@ -85,7 +85,7 @@ def plan_training(samples, gt_field: str = "ground_truth", *, folds: int = 3, st
     """What training would do on ``samples`` and whether it can work; nothing is trained.
 
     Returns a JSON-able dict: ``images``, ``boxes``, ``classes`` (names, sorted), ``boxes_per_class``,
-    ``folds``, ``augment`` (always on: random zoom, shift and brightness per batch), ``resolution``
+    ``folds``, ``augment`` (always on: :data:`analysis.demo.detector.AUGMENTATION`), ``resolution``
     ``[width, height]`` every image is resized to (chosen so that the 5th-percentile box's shorter side is
     about :data:`TARGET_SMALL_SIDE_PX` pixels, long side in [64, 384]), ``steps`` per fold
     (about :data:`EPOCHS` passes over a fold's training images), ``batch``, ``box_side_px`` (the shorter sides'
@@ -141,9 +141,9 @@ def plan_training(samples, gt_field: str = "ground_truth", *, folds: int = 3, st
         "why": (f"Images ({width:.0f} x {height:.0f} px, median) are resized to {resolution[0]} x {resolution[1]}, "
                 f"so that the smaller boxes are about {max(p5 * scale, 0):.0f} px on their shorter side (median "
                 f"{median * scale:.0f} px); {steps} training steps of {BATCH} images per fold, about "
-                f"{steps * BATCH / max(n_train, 1):.0f} passes over each fold's {n_train} training images, each "
-                "batch zoomed, shifted and brightened at random (a model learns a few hundred images by "
-                "heart otherwise)."),
+                f"{steps * BATCH / max(n_train, 1):.0f} passes over each fold's {n_train} training images, half "
+                "of each batch tiled from quarters of other images, then zoomed, shifted and brightened at random "
+                "(a model learns a few hundred images by heart otherwise)."),
         "problems": problems, "warnings": warnings,
     }
 
@@ -182,7 +182,7 @@ def _run_key(name: str, plan: dict, ids: list[str], seed: int, width: int) -> st
     text = json.dumps([name, ids,
                        {k: plan[k] for k in ("gt_field", "classes", "folds", "resolution", "steps", "batch",
                                              "augment")},
-                       seed, width])
+                       seed, width, detector.AUGMENTATION if plan["augment"] else None])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

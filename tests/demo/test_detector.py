@@ -198,3 +198,31 @@ def test_fast_demo_case_builds_and_its_detector_learns(tmp_path):
     assert case.map50 > 0.3
     assert info["map50"] == pytest.approx(average_precision_50(gt_clean, preds)[0])
     assert set(info["timings_s"]) >= {"generate", "train", "predict", "total"}
+
+
+def test_mosaic_tiles_keep_their_boxes_on_their_pixels():
+    rng = np.random.default_rng(0)
+    images = np.full((8, 96, 96, 3), 128, np.uint8)
+    boxes = []
+    for k in range(8):  # one bright rectangle per image, somewhere else each time
+        x, y = rng.integers(0, 70, 2)
+        images[k, y:y + 16, x:x + 20] = 255
+        boxes.append(np.array([[x, y, 20, 16, k]], np.float32))
+    x, moved = detector.mosaic_batch(detector._to_tensor(images), boxes, np.random.default_rng(1), p=1.0)
+    assert x.shape == (8, 3, 96, 96)
+    lit_total = 0
+    for k in range(8):
+        lit = (x[k, 0] > 0.5).numpy()
+        covered = np.zeros_like(lit)
+        for bx, by, bw, bh, cls in moved[k]:
+            assert cls in range(8) and bw > 0 and bh > 0
+            region = lit[int(round(by)):int(round(by + bh)), int(round(bx)):int(round(bx + bw))]
+            assert region.mean() > 0.99  # a kept box covers its object's pixels only
+            covered[int(round(by)):int(round(by + bh)), int(round(bx)):int(round(bx + bw))] = True
+        # lit pixels outside every kept box: only the parts of objects cut by a tile edge and dropped
+        assert (lit & ~covered).sum() < 0.5 * 20 * 16 * 4
+        lit_total += len(moved[k])
+    assert lit_total > 0
+    # p = 0: the batch is returned as it was
+    same, kept = detector.mosaic_batch(detector._to_tensor(images), boxes, np.random.default_rng(1), p=0.0)
+    assert torch.equal(same, detector._to_tensor(images)) and all(a is b for a, b in zip(kept, boxes))
