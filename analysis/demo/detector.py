@@ -158,6 +158,16 @@ def make_targets(boxes: list[np.ndarray], labels: list[np.ndarray], out_hw: tupl
             torch.from_numpy(mask))
 
 
+def _visible_part(x0, y0, x1, y1, labels, region, min_visible: float) -> np.ndarray:
+    """Boxes ``(x0, y0)-(x1, y1)`` (arrays, pixels) clipped to ``region`` ``(left, top, right, bottom)``, as an
+    N x 5 ``(x, y, w, h, class)`` array of those with at least ``min_visible`` of their area inside."""
+    left, top, right, bottom = region
+    cx0, cx1 = np.clip(x0, left, right), np.clip(x1, left, right)
+    cy0, cy1 = np.clip(y0, top, bottom), np.clip(y1, top, bottom)
+    keep = (cx1 - cx0) * (cy1 - cy0) >= min_visible * (x1 - x0) * (y1 - y0)
+    return np.column_stack([cx0, cy0, cx1 - cx0, cy1 - cy0, labels])[keep].astype(np.float32)
+
+
 def augment_batch(x: torch.Tensor, boxes: list[np.ndarray], rng: np.random.Generator,
                   zoom: tuple[float, float] = (0.75, 4 / 3), min_visible: float = 0.5):
     """Zoom, shift and brighten or darken a batch at random, moving its boxes with it.
@@ -191,10 +201,8 @@ def augment_batch(x: torch.Tensor, boxes: list[np.ndarray], rng: np.random.Gener
             continue
         x0 = s[k] * bx[:, 0] + (1 - s[k] + t[k, 0]) * w / 2
         y0 = s[k] * bx[:, 1] + (1 - s[k] + t[k, 1]) * h / 2
-        x1, y1 = x0 + s[k] * bx[:, 2], y0 + s[k] * bx[:, 3]
-        cx0, cy0, cx1, cy1 = np.clip(x0, 0, w), np.clip(y0, 0, h), np.clip(x1, 0, w), np.clip(y1, 0, h)
-        keep = (cx1 - cx0) * (cy1 - cy0) >= min_visible * (x1 - x0) * (y1 - y0)
-        moved.append(np.column_stack([cx0, cy0, cx1 - cx0, cy1 - cy0, bx[:, 4]])[keep].astype(np.float32))
+        moved.append(_visible_part(x0, y0, x0 + s[k] * bx[:, 2], y0 + s[k] * bx[:, 3], bx[:, 4], (0, 0, w, h),
+                                   min_visible))
     return out, moved
 
 
@@ -228,11 +236,9 @@ def mosaic_batch(x: torch.Tensor, boxes: list[np.ndarray], rng: np.random.Genera
             if not len(bx):
                 continue
             bx0, by0 = bx[:, 0] - sx + x0, bx[:, 1] - sy + y0
-            bx1, by1 = bx0 + bx[:, 2], by0 + bx[:, 3]
-            c0, d0, c1, d1 = np.clip(bx0, x0, x1), np.clip(by0, y0, y1), np.clip(bx1, x0, x1), np.clip(by1, y0, y1)
-            keep = (c1 - c0) * (d1 - d0) >= min_visible * bx[:, 2] * bx[:, 3]
-            parts.append(np.column_stack([c0, d0, c1 - c0, d1 - d0, bx[:, 4]])[keep])
-        moved[k] = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 5), np.float32)
+            parts.append(_visible_part(bx0, by0, bx0 + bx[:, 2], by0 + bx[:, 3], bx[:, 4], (x0, y0, x1, y1),
+                                       min_visible))
+        moved[k] = np.concatenate(parts) if parts else np.zeros((0, 5), np.float32)
     return out, moved
 
 
